@@ -1,0 +1,3 @@
+from bordin.cli import main
+
+main()
