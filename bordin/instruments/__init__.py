@@ -1,1 +1,50 @@
-"""instruments"""
+"""The instrument library: declarative specs, scoring and reliable change.
+
+>>> from bordin.instruments import registry, score, reliable_change
+>>> spec = registry.get("phq9")
+>>> score(spec, {i: 2 for i in range(1, 10)}).band
+'moderately severe'
+
+Every instrument is a YAML file under ``specs/`` validated on load
+(:class:`InstrumentSpec`); :func:`score` and :func:`score_frame` share one scoring
+core; :func:`reliable_change` is the Jacobson–Truax index and category;
+:func:`load_wording` stores a clinic's licensed item wording (never bundled).
+"""
+
+from bordin.instruments.change import ReliableChange, reliable_change
+from bordin.instruments.library import InstrumentRegistry, load_spec, registry
+from bordin.instruments.scoring import Score, score, score_frame
+from bordin.instruments.spec import (
+    LOCAL_CODE_SYSTEM,
+    Band,
+    Codes,
+    InstrumentSpec,
+    Item,
+    Norms,
+    Reference,
+    Scale,
+    ScaleNorms,
+)
+from bordin.instruments.wording import Wording, load_wording
+
+__all__ = [
+    "LOCAL_CODE_SYSTEM",
+    "Band",
+    "Codes",
+    "InstrumentRegistry",
+    "InstrumentSpec",
+    "Item",
+    "Norms",
+    "Reference",
+    "ReliableChange",
+    "Scale",
+    "ScaleNorms",
+    "Score",
+    "Wording",
+    "load_spec",
+    "load_wording",
+    "registry",
+    "reliable_change",
+    "score",
+    "score_frame",
+]
