@@ -89,9 +89,13 @@ def load_spec(path: str | Path) -> InstrumentSpec:
         spec = InstrumentSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = _where(tuple(err["loc"]), data)
+        loc = tuple(err["loc"])
+        field = _where(loc, data)
         value = err.get("input")
-        if isinstance(value, dict):
+        if not loc:
+            # A whole-spec rule (e.g. uncited facts): the value is the file itself.
+            field, value = "spec", path.name
+        elif isinstance(value, dict):
             value = "{...}"
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise InputError(
