@@ -1,0 +1,356 @@
+"""Observe the latent course through Bordin's instruments, item by item.
+
+Each item follows a graded response model: with θ the rater's latent value on
+the instrument's orientation, item j answers at least its k-th category with
+probability ``logistic(a_j (θ - b_jk))``. It is drawn exactly that way, with
+one logistic variate per item (``a_j θ + L > a_j b_jk`` for each threshold), so
+a whole instrument over a million administrations is a few array operations.
+The instrument's own scoring (:func:`bordin.instruments.score_frame`) then
+turns the responses into totals and subscales, which are monotone in θ and so
+recover the latent course up to measurement error.
+
+Raters differ: patients rate the alliance leniently (a ceiling effect), a
+clinician's rating loads only partly on the patient's experience and carries
+the clinician's personal bias, observers add error but no leniency. Every
+questionnaire has an occasion-specific state shared by its items, and items
+or whole questionnaires go missing at random.
+
+Item parameters (discriminations, thresholds) depend only on the instrument
+id (a CRC32 seed), not on the data set's seed, so an instrument behaves the
+same in every simulated data set.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bordin.errors import InputError
+from bordin.simulate.dynamics import Course
+from bordin.simulate.parameters import FORMATS, RATERS, TARGETS, Parameters, Schedule
+from bordin.simulate.structure import ROLE_STAFF, Structure
+
+__all__ = ["Measured", "administer"]
+
+_HIGHER_IS_WORSE = {"symptoms", "anxiety"}
+_ALLIANCE_LATENTS = {"alliance", "programme_alliance", "group_alliance"}
+
+
+@dataclass
+class Measured:
+    administrations: pd.DataFrame
+    responses: pd.DataFrame
+    items: pd.DataFrame
+
+
+@dataclass
+class _Block:
+    """The administrations of one schedule entry, before global ordering."""
+
+    instrument: str
+    rater: str
+    target: str
+    episode: np.ndarray  # -1 for clinician-level (FIS)
+    session: np.ndarray  # 0 for clinician-level
+    clinician: np.ndarray
+    organization: np.ndarray
+    date: np.ndarray
+    scores: pd.DataFrame
+    values: np.ndarray  # (n, k) raw responses, NaN = missing
+    item_ids: tuple[str, ...]
+    order: int
+
+
+def _item_parameters(spec, p: Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Discrimination (k,), item offset (k,), and the relative threshold grid (m,)."""
+    rng = np.random.default_rng(zlib.crc32(spec.id.encode()))
+    k = len(spec.items)
+    a = p.item_discrimination * np.exp(rng.normal(0.0, 0.2, k))
+    offset = rng.normal(0.0, 0.3, k)
+    return a, offset, rng.random(k)
+
+
+def _categories(item) -> int:
+    return round((item.scale.max - item.scale.min) / item.scale.step) + 1
+
+
+def _respond(
+    spec, theta: np.ndarray, item_shift: np.ndarray, centre: float, p: Parameters,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Draw raw item responses (n, k) for latent values theta (instrument orientation)."""
+    n = len(theta)
+    a, offset, _ = _item_parameters(spec, p)
+    k = len(spec.items)
+    raw = np.empty((n, k), dtype=np.float64)
+    rows = []
+    spread = p.threshold_spread
+    for j, item in enumerate(spec.items):
+        m = _categories(item)
+        u = rng.random(n)
+        noise = np.log(u) - np.log1p(-u)  # standard logistic
+        th = theta + item_shift[:, j] if item_shift.ndim == 2 else theta
+        loc = centre + offset[j]
+        if m <= 21:
+            taus = loc + spread * np.linspace(-1.0, 1.0, m - 1) if m > 2 else np.array([loc])
+            v = a[j] * th + noise
+            cat = np.zeros(n, dtype=np.int64)
+            for t in taus:
+                cat += v > a[j] * t
+        else:  # a visual-analogue item: a fine grid, drawn through the logistic cdf
+            taus = np.array([loc])
+            q = 1.0 / (1.0 + np.exp(-(a[j] * (th - loc) + noise) / 2.0))
+            cat = np.rint(q * (m - 1)).astype(np.int64)
+        if item.reverse:
+            cat = (m - 1) - cat
+        raw[:, j] = item.scale.min + cat * item.scale.step
+        rows.append({"instrument": spec.id, "item": item.id, "discrimination": float(a[j]),
+                     "location": float(loc), "categories": m, "reverse": bool(item.reverse)})
+    return raw, pd.DataFrame(rows)
+
+
+def _select(
+    sch: Schedule, st: Structure, course: Course, rng: np.random.Generator, p: Parameters
+) -> np.ndarray:
+    """Row indices of the course at which this schedule entry is administered."""
+    ep_fmt = st.ep_format[course.episode]
+    keep = np.ones(len(course.episode), dtype=bool)
+    if sch.formats:
+        keep &= np.isin(ep_fmt, [FORMATS.index(f) for f in sch.formats])
+    s = course.session
+    last = course.n_sessions[course.episode]
+    if sch.sessions == "first":
+        keep &= s == 1
+    elif sch.sessions == "last":
+        keep &= s == last
+    elif sch.sessions == "first_last":
+        keep &= (s == 1) | (s == last)
+    elif isinstance(sch.sessions, tuple):
+        keep &= np.isin(s, np.array(sch.sessions, dtype=np.int64))
+    idx = np.flatnonzero(keep)
+    given = rng.random(len(idx)) < sch.probability * (1.0 - p.administration_missing_rate)
+    return idx[given]
+
+
+def _rater_view(
+    sch: Schedule, latent: np.ndarray, clin: np.ndarray, st: Structure, p: Parameters,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    n = len(latent)
+    if sch.latent in _ALLIANCE_LATENTS:
+        if sch.rater == "patient":
+            return latent + p.patient_leniency
+        if sch.rater == "clinician":
+            v = p.clinician_rating_validity
+            return (v * latent + np.sqrt(max(1 - v**2, 0.0)) * rng.normal(size=n)
+                    + st.clin_rater_bias[clin] + p.clinician_leniency)
+        return latent + p.observer_noise_sd * rng.normal(size=n) + p.observer_leniency
+    if sch.rater == "patient":
+        return latent
+    return latent + 0.4 * rng.normal(size=n)  # another's view of symptoms adds error
+
+
+def _spec(instrument: str):
+    from bordin.instruments import registry
+
+    return registry.get(instrument)
+
+
+def _score(spec, values: np.ndarray) -> pd.DataFrame:
+    """Totals and subscales by the instrument's own scoring rules.
+
+    ``score_frame`` also labels every row's band and lists its endorsed risk items
+    in Python loops (about 10 µs a row), which would dominate the cost of millions
+    of administrations; its vectorised core computes the same totals and subscales
+    (tests/simulate/test_measurement.py checks the two agree), so it is used when
+    available.
+    """
+    try:
+        from bordin.instruments.scoring import _core
+    except ImportError:  # pragma: no cover - the public API is the fallback
+        _core = None
+    if _core is not None:
+        core = _core(spec, values, row_labels=None, missing="nan")
+        out = {"total": core.total}
+        out.update({name: core.subscales[name] for name in spec.subscales})
+        return pd.DataFrame(out)
+    from bordin.instruments import score_frame
+
+    cols = list(spec.item_ids)
+    wide = pd.DataFrame(values, columns=cols)
+    scored = score_frame(spec, wide, item_columns=cols, missing="nan")
+    keep = ["total", *spec.subscales]
+    return scored[keep].reset_index(drop=True)
+
+
+def _latent(sch: Schedule, course: Course, rows: np.ndarray) -> np.ndarray:
+    src = {
+        "symptoms": course.symptoms, "anxiety": course.anxiety, "wellbeing": course.wellbeing,
+        "alliance": course.alliance, "programme_alliance": course.secondary,
+        "group_alliance": course.secondary, "expectancy": course.expectancy,
+    }[sch.latent]
+    return src[rows]
+
+
+def administer(
+    p: Parameters, st: Structure, course: Course, rng: np.random.Generator,
+) -> Measured:
+    """Administer every scheduled instrument and the clinicians' FIS rating."""
+    centres = p.mapping("threshold_centres")
+    blocks: list[_Block] = []
+    item_rows: list[pd.DataFrame] = []
+    ep_date0 = st.ep_start
+    for order, sch in enumerate(p.schedule):
+        spec = _spec(sch.instrument)
+        rows = _select(sch, st, course, rng, p)
+        ep = course.episode[rows]
+        clin = st.ep_clinician[ep]
+        lat = _latent(sch, course, rows)
+        ok = np.isfinite(lat)  # programme/group alliance exists only in those formats
+        rows, ep, clin, lat = rows[ok], ep[ok], clin[ok], lat[ok]
+        view = _rater_view(sch, lat, clin, st, p, rng)
+        view = view + p.occasion_sd * rng.normal(size=len(view))
+        sign = -1.0 if (sch.latent in _HIGHER_IS_WORSE) == spec.higher_is_better else 1.0
+        shift = np.zeros((len(view), len(spec.items)))
+        if sch.latent == "alliance":
+            bond = course.bond_offset[rows]
+            for name, members in spec.subscales.items():
+                cols = [spec.item_ids.index(i) for i in members]
+                if "bond" in name.lower():
+                    shift[:, cols] = bond[:, None]
+                elif "goal" in name.lower() or "task" in name.lower():
+                    shift[:, cols] = -0.5 * bond[:, None]
+        centre = centres[sch.latent] * sign if sch.latent in _HIGHER_IS_WORSE else centres[
+            sch.latent]
+        theta = sign * view
+        values, items = _respond(spec, theta, shift * sign, centre, p, rng)
+        item_rows.append(items)
+        miss = rng.random(values.shape) < p.item_missing_rate
+        values[miss] = np.nan
+        session = course.session[rows]
+        date = ep_date0[ep] + ((session - 1) * st.ep_interval[ep]).astype("timedelta64[D]")
+        blocks.append(_Block(
+            instrument=spec.id, rater=sch.rater, target=sch.target, episode=ep,
+            session=session, clinician=clin, organization=st.ep_org[ep], date=date,
+            scores=_score(spec, values), values=values, item_ids=spec.item_ids, order=order,
+        ))
+    # clinicians' facilitative interpersonal skills, rated by observers
+    blocks.extend(_fis(p, st, rng, len(blocks), item_rows, centres))
+    return _assemble(blocks, st, item_rows)
+
+
+def _fis(
+    p: Parameters, st: Structure, rng: np.random.Generator, order: int,
+    item_rows: list[pd.DataFrame], centres: dict[str, float],
+) -> list[_Block]:
+    from bordin.instruments import registry
+
+    if p.fis_raters == 0 or "fis" not in registry:
+        return []
+    spec = registry.get("fis")
+    clin = np.repeat(np.flatnonzero(st.clin_role != ROLE_STAFF), p.fis_raters)
+    n = len(clin)
+    k = len(spec.items)
+    if k == st.skills.shape[1]:
+        latent = st.skills[clin]
+        theta = np.zeros(n)
+        shift = latent + 0.4 * rng.normal(size=(n, k))
+    else:
+        theta = st.skills[clin].mean(1) + 0.4 * rng.normal(size=n)
+        shift = np.zeros((n, k))
+    values, items = _respond(spec, theta, shift, centres["skills"], p, rng)
+    item_rows.append(items)
+    start = np.datetime64(pd.Timestamp(p.start_date).date(), "D")
+    return [_Block(
+        instrument=spec.id, rater="observer", target="clinician",
+        episode=np.full(n, -1, dtype=np.int64), session=np.zeros(n, dtype=np.int64),
+        clinician=clin, organization=st.clin_org[clin],
+        date=np.full(n, start - np.timedelta64(30, "D")),
+        scores=_score(spec, values), values=values, item_ids=spec.item_ids, order=order,
+    )]
+
+
+def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]) -> Measured:
+    if not blocks:
+        raise InputError(field="schedule", value=(), allowed="at least one instrument")
+    ep = np.concatenate([b.episode for b in blocks])
+    ses = np.concatenate([b.session for b in blocks])
+    ordr = np.concatenate([np.full(len(b.episode), b.order) for b in blocks])
+    clin = np.concatenate([b.clinician for b in blocks])
+    # episodes first (by episode, session, schedule order), clinician-level rows last
+    ep_key = np.where(ep < 0, np.iinfo(np.int64).max, ep)
+    perm = np.lexsort((ordr, clin, ses, ep_key))
+    n = len(perm)
+    new_id = np.empty(n, dtype=np.int64)
+    new_id[perm] = np.arange(n)
+    has_ep = ep >= 0
+    patient = np.where(has_ep, st.ep_patient[np.maximum(ep, 0)] + 1, -1)
+
+    def nullable(a: np.ndarray, mask: np.ndarray) -> pd.arrays.IntegerArray:
+        return pd.arrays.IntegerArray(np.where(mask, a, 0).astype(np.int64), ~mask)
+
+    instruments = [b.instrument for b in blocks]
+    cat_inst = pd.CategoricalDtype(list(dict.fromkeys(instruments)))
+    adm = pd.DataFrame({
+        "administration_id": np.arange(n, dtype=np.int64),
+        "organization": (np.concatenate([b.organization for b in blocks]) + 1)[perm],
+        "clinician": (clin + 1)[perm],
+        "patient": nullable(patient[perm], has_ep[perm]),
+        "episode": nullable((ep + 1)[perm], has_ep[perm]),
+        "session": nullable(ses[perm], has_ep[perm]),
+        "date": pd.to_datetime(np.concatenate([b.date for b in blocks])[perm]),
+        "instrument": pd.Categorical.from_codes(
+            np.concatenate([np.full(len(b.episode), cat_inst.categories.get_loc(b.instrument))
+                            for b in blocks])[perm], dtype=cat_inst),
+        "rater": pd.Categorical.from_codes(
+            np.concatenate([np.full(len(b.episode), RATERS.index(b.rater), dtype=np.int8)
+                            for b in blocks])[perm], categories=list(RATERS)),
+        "target": pd.Categorical.from_codes(
+            np.concatenate([np.full(len(b.episode), TARGETS.index(b.target), dtype=np.int8)
+                            for b in blocks])[perm], categories=list(TARGETS)),
+    })
+    score_cols: list[str] = []
+    for b in blocks:
+        for c in b.scores.columns:
+            if c not in score_cols:
+                score_cols.append(c)
+    for c in score_cols:
+        full = np.full(n, np.nan)
+        start = 0
+        for b in blocks:
+            m = len(b.episode)
+            if c in b.scores.columns:
+                full[start:start + m] = b.scores[c].to_numpy(dtype=float)
+            start += m
+        adm[c] = full[perm]
+
+    # responses: one row per answered item
+    ids, items, vals = [], [], []
+    item_cats = list(dict.fromkeys(i for b in blocks for i in b.item_ids))
+    code_of = {name: c for c, name in enumerate(item_cats)}
+    start = 0
+    for b in blocks:
+        m, k = b.values.shape
+        flat = b.values.ravel()
+        answered = ~np.isnan(flat)
+        ids.append(np.repeat(new_id[start:start + m], k)[answered])
+        codes = np.array([code_of[i] for i in b.item_ids], dtype=np.int32)
+        items.append(np.tile(codes, m)[answered])
+        vals.append(flat[answered])
+        start += m
+    rid = np.concatenate(ids)
+    ritem = np.concatenate(items)
+    rval = np.concatenate(vals)
+    # each block's ids are already increasing (its rows follow episode and session), so a
+    # stable sort only merges the blocks; items keep their order within an administration
+    rperm = np.argsort(rid, kind="stable")
+    responses = pd.DataFrame({
+        "administration_id": rid[rperm],
+        "item": pd.Categorical.from_codes(ritem[rperm], categories=item_cats),
+        "value": rval[rperm],
+    })
+    items_df = pd.concat(item_rows, ignore_index=True) if item_rows else pd.DataFrame()
+    return Measured(administrations=adm, responses=responses, items=items_df)

@@ -1,0 +1,205 @@
+"""The simulated data set: observed tables, the generating truth, saving."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bordin.errors import InputError
+from bordin.simulate.parameters import Parameters
+
+__all__ = ["SimulatedClinic", "Truth"]
+
+_FORMATS = ("csv", "parquet")
+
+
+@dataclass
+class Truth:
+    """What generated the data (never observable in a real clinic).
+
+    Attributes
+    ----------
+    sessions
+        One row per session held: ``episode, session`` and the latent
+        ``symptoms, anxiety, wellbeing, alliance, secondary_alliance,
+        expectancy, adherence, improvement_rate, in_rupture``.
+    ruptures
+        One row per rupture event: ``rupture, episode, start_session, depth,
+        repaired_session`` (``<NA>`` when never repaired), ``repaired``.
+    episodes
+        ``episode, unit, planned_sessions, n_sessions, dropout,
+        therapist_alliance, patient_alliance, dyad_alliance, alliance_strength``.
+    clinicians
+        ``clinician`` with the eight FIS skills, ``warmth, competence,
+        alliance_contribution, rate_effect, rater_bias``.
+    patients
+        ``patient, attachment, social_support, motivation, alliance_contribution,
+        alliance_strength``.
+    organizations
+        ``organization, climate, programme_quality``.
+    items
+        Item parameters of the graded response model per instrument.
+    parameters
+        The :class:`Parameters` that generated the data.
+    """
+
+    sessions: pd.DataFrame
+    ruptures: pd.DataFrame
+    episodes: pd.DataFrame
+    clinicians: pd.DataFrame
+    patients: pd.DataFrame
+    organizations: pd.DataFrame
+    items: pd.DataFrame
+    parameters: Parameters
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The truth tables by name (without the parameters)."""
+        return {
+            "sessions": self.sessions, "ruptures": self.ruptures, "episodes": self.episodes,
+            "clinicians": self.clinicians, "patients": self.patients,
+            "organizations": self.organizations, "items": self.items,
+        }
+
+
+@dataclass
+class SimulatedClinic:
+    """A simulated data set in Bordin's data contracts.
+
+    Attributes
+    ----------
+    administrations
+        One completed questionnaire per row: ``administration_id, organization,
+        clinician, patient, episode, session, date, instrument, rater, target,
+        total`` and one column per subscale of any instrument given.
+    responses
+        Item level: ``administration_id, item, value`` (missing items have no row).
+    episodes
+        ``episode, patient, clinician, organization, treatment, format, diagnosis,
+        start, end`` plus ``unit`` (members of one couple, family or group share it),
+        ``n_sessions`` and ``ended`` (``completed`` or ``dropout``).
+    clinicians
+        ``clinician, organization, role``.
+    patients
+        ``patient, age, sex``.
+    truth
+        The latent course, the rupture events and the generating parameters.
+    preset, seed
+        How the data set was made.
+    """
+
+    administrations: pd.DataFrame
+    responses: pd.DataFrame
+    episodes: pd.DataFrame
+    clinicians: pd.DataFrame
+    patients: pd.DataFrame
+    truth: Truth
+    preset: str
+    seed: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> Parameters:
+        """The generating parameters."""
+        return self.truth.parameters
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by file name: observed ones, then ``truth_<name>``."""
+        out = {
+            "administrations": self.administrations,
+            "responses": self.responses,
+            "episodes": self.episodes,
+            "clinicians": self.clinicians,
+            "patients": self.patients,
+        }
+        out.update({f"truth_{k}": v for k, v in self.truth.tables().items()})
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Counts of what was generated."""
+        t = self.truth
+        rows = [
+            ("organizations", len(t.organizations)),
+            ("clinicians", len(self.clinicians)),
+            ("patients", len(self.patients)),
+            ("episodes", len(self.episodes)),
+            ("sessions", len(t.sessions)),
+            ("administrations", len(self.administrations)),
+            ("item responses", len(self.responses)),
+            ("ruptures", len(t.ruptures)),
+            ("ruptures repaired", int(t.ruptures["repaired"].sum()) if len(t.ruptures) else 0),
+            ("dropouts", int((self.episodes["ended"] == "dropout").sum())),
+        ]
+        return pd.DataFrame(rows, columns=["what", "count"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: every table as a list of records, plus the parameters."""
+        out: dict[str, Any] = {
+            "preset": self.preset, "seed": self.seed,
+            "parameters": self.parameters.to_dict(),
+        }
+        for name, df in self.tables().items():
+            out[name] = json.loads(df.to_json(orient="records", date_format="iso"))
+        return out
+
+    def save(self, folder: str | Path, *, format: str = "csv") -> list[Path]:
+        """Write every table to ``folder`` (created if needed), one file per table.
+
+        Parameters
+        ----------
+        folder
+            Target directory.
+        format
+            ``"csv"`` or ``"parquet"``.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, plus ``parameters.json``. The same seed gives the
+            same bytes.
+        """
+        if format not in _FORMATS:
+            raise InputError(field="format", value=format, allowed=f"one of {_FORMATS}")
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise InputError(field="folder", value=str(folder), allowed="a directory path")
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in self.tables().items():
+            path = folder / f"{name}.{format}"
+            if format == "csv":
+                df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g",
+                          date_format="%Y-%m-%d")
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                pq.write_table(table, path, compression="zstd")
+            written.append(path)
+        meta = {"preset": self.preset, "seed": self.seed, "overrides": _plain(self.overrides),
+                "parameters": self.parameters.to_dict()}
+        path = folder / "parameters.json"
+        path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+        return written
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if hasattr(v, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return _plain(asdict(v))
+    return v
