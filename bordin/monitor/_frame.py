@@ -1,0 +1,116 @@
+"""Reading a tidy ``administrations`` frame into grouped score arrays, checked."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bordin.errors import DataDroppedWarning, InputError
+from bordin.monitor._engine import Grouped
+
+__all__ = ["REQUIRED", "LongScores", "check_frame", "long_scores"]
+
+REQUIRED = ("episode", "session", "instrument", "rater", "total")
+
+
+def check_frame(adm: Any, *, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
+    """Check the columns the monitor needs and coerce ``session`` to whole numbers."""
+    if not isinstance(adm, pd.DataFrame):
+        raise InputError(field="administrations", value=type(adm).__name__,
+                         allowed="a pandas DataFrame of administrations")
+    missing = [c for c in required if c not in adm.columns]
+    if missing:
+        raise InputError(field="administrations.columns", value=missing[0],
+                         allowed=f"a frame with the columns {list(required)}")
+    sess = pd.to_numeric(adm["session"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(sess) | (sess < 0) | (sess != np.round(sess))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(field="session", value=adm["session"].iloc[i],
+                         allowed="a non-negative whole number", context=f"row {i}")
+    return adm
+
+
+def numeric_column(adm: pd.DataFrame, col: str) -> np.ndarray:
+    """A score column as floats; a value that is not a number is an error."""
+    raw = adm[col]
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.to_numpy(dtype=float, na_value=np.nan)
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() & raw.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(field=col, value=raw.iloc[i], allowed="a number or empty",
+                         context=f"row {i}")
+    return num.to_numpy(dtype=float, na_value=np.nan)
+
+
+@dataclass(frozen=True)
+class LongScores:
+    """Every (episode, instrument, rater, target, scale) series, end to end."""
+
+    g: Grouped
+    episode: np.ndarray  # per group, the episode label
+    instrument: np.ndarray
+    rater: np.ndarray
+    target: np.ndarray
+    scale: np.ndarray
+
+
+def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
+    """Melt the score columns of ``adm`` into grouped series (missing scores dropped).
+
+    Duplicate sessions of one series keep the last row and warn.
+    """
+    present = [s for s in scales if s in adm.columns]
+    ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
+    ins_c, ins_u = pd.factorize(adm["instrument"].astype(str), sort=False)
+    rat_c, rat_u = pd.factorize(adm["rater"].astype(str), sort=False)
+    tgt = adm["target"].fillna("clinician").astype(str) if "target" in adm else pd.Series(
+        "clinician", index=adm.index)
+    tg_c, tg_u = pd.factorize(tgt, sort=False)
+    ni, nr, nt, ns = len(ins_u), len(rat_u), len(tg_u), max(len(present), 1)
+    base = ((ep_c.astype(np.int64) * ni + ins_c) * nr + rat_c) * nt + tg_c
+    sess_all = adm["session"].to_numpy(dtype=float)
+    codes, sess, vals = [], [], []
+    for k, s in enumerate(present):
+        v = numeric_column(adm, s)
+        keep = ~np.isnan(v)
+        codes.append(base[keep] * ns + k)
+        sess.append(sess_all[keep])
+        vals.append(v[keep])
+    code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+    sess_a = np.concatenate(sess) if sess else np.zeros(0)
+    val = np.concatenate(vals) if vals else np.zeros(0)
+    order = np.lexsort((sess_a, code))
+    code, sess_a, val = code[order], sess_a[order], val[order]
+    if code.size > 1:
+        dup = (code[1:] == code[:-1]) & (sess_a[1:] == sess_a[:-1])
+        if dup.any():
+            keep = np.concatenate((~dup, [True]))
+            warnings.warn(
+                f"{int(dup.sum())} duplicate administration(s) of the same session, "
+                "instrument, rater and target; the last row of each was kept",
+                DataDroppedWarning, stacklevel=3)
+            code, sess_a, val = code[keep], sess_a[keep], val[keep]
+    change = np.concatenate(([False], code[1:] != code[:-1])) if code.size else code.astype(bool)
+    grp = np.cumsum(change)
+    g = Grouped.from_codes(grp, sess_a, val)
+    gc = code[g.starts]
+    sc = gc % ns
+    rest = gc // ns
+    tg = rest % nt
+    rest //= nt
+    ra = rest % nr
+    rest //= nr
+    ins = rest % ni
+    ep = rest // ni
+    return LongScores(
+        g=g, episode=np.asarray(ep_u, dtype=object)[ep], instrument=np.asarray(ins_u)[ins],
+        rater=np.asarray(rat_u)[ra], target=np.asarray(tg_u)[tg],
+        scale=np.asarray(present if present else ["total"])[sc],
+    )

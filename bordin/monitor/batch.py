@@ -1,0 +1,538 @@
+"""``monitor_frame``: every rule over a whole clinic's administrations, vectorised.
+
+The administrations are melted into one long array of (series, session, score) with
+a series per (episode, instrument, rater, target, scale); each rule then costs a few
+numpy passes over it (see :mod:`bordin.monitor._engine`), never a Python loop per
+episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from bordin.errors import InputError
+from bordin.monitor._engine import STATE_NAMES, Grouped, assemble
+from bordin.monitor._frame import LongScores, check_frame, long_scores, numeric_column
+from bordin.monitor._specs import kind_of, scale_range, spec_or_none
+from bordin.monitor.feedback import route
+from bordin.monitor.rules import (
+    CombinedRule,
+    CutoffRule,
+    DropRule,
+    PersonalSDRule,
+    RuptureRule,
+)
+
+__all__ = ["ALERT_COLUMNS", "DEFAULT_WATCHES", "SCALES", "Watch", "monitor_frame", "rupture_frame"]
+
+SCALES = ("total", "goal", "task", "bond")
+EPISODE_ATTRS = ("organization", "clinician", "patient")
+ALERT_COLUMNS = [
+    "organization",
+    "clinician",
+    "patient",
+    "episode",
+    "instrument",
+    "rater",
+    "target",
+    "scale",
+    "kind",
+    "rule",
+    "start",
+    "session",
+    "state",
+    "severity",
+    "observed",
+    "baseline",
+    "threshold",
+    "depth",
+    "lowest",
+    "lowest_score",
+    "repaired_at",
+    "pathway",
+    "suggestions",
+    "params",
+    "dedupe_key",
+]
+SEVERITY = {"risk": "urgent", "not_on_track": "high", "discrepancy": "medium", "ceiling": "low"}
+RUPTURE_SEVERITY = {"open": "medium", "unrepaired": "high", "repaired": "low"}
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A rule and where it applies: which instruments and scales (None: all alliance)."""
+
+    rule: RuptureRule
+    instruments: tuple[str, ...] | None = None
+    scales: tuple[str, ...] | None = None
+
+
+DEFAULT_WATCHES: tuple[Watch, ...] = (
+    # The instrument's own cutoff (SRS 36), where its spec has one, on the total.
+    Watch(CutoffRule(), scales=("total",)),
+    # The SRS one-point drop; on the longer WAI forms one point is noise.
+    Watch(DropRule(min_drop=1.0), instruments=("srs",), scales=("total",)),
+    Watch(PersonalSDRule(k=2.0)),
+    Watch(CombinedRule(k=2.0)),
+)
+
+
+def _watches(rules: Sequence[RuptureRule | Watch] | None) -> tuple[Watch, ...]:
+    if rules is None:
+        return DEFAULT_WATCHES
+    out = []
+    for i, r in enumerate(rules):
+        if isinstance(r, Watch):
+            out.append(r)
+        elif isinstance(r, RuptureRule):
+            out.append(Watch(r))
+        else:
+            raise InputError(
+                field=f"rules[{i}]",
+                value=type(r).__name__,
+                allowed="a rule from bordin.monitor.rules or a Watch",
+            )
+    return tuple(out)
+
+
+def _subset(g: Grouped, keep_group: np.ndarray) -> tuple[Grouped, np.ndarray]:
+    """Rows of the kept groups, renumbered; and the original id of each new group."""
+    rows = keep_group[g.grp]
+    old = g.grp[rows]
+    change = np.concatenate(([False], old[1:] != old[:-1])) if old.size else old.astype(bool)
+    sub = Grouped.from_codes(np.cumsum(change), g.sess[rows], g.val[rows])
+    return sub, old[sub.starts] if old.size else old
+
+
+def _population_sd(ls: LongScores) -> np.ndarray:
+    """Per group: the between-patient SD of its stratum (instrument, rater, target,
+    scale), estimated as the SD of the series' mean scores; NaN with < 2 series."""
+    g = ls.g
+    n = (g.ends - g.starts).astype(float)
+    sums = np.bincount(g.grp, weights=g.val, minlength=g.n_groups)
+    means = sums / n
+    strata = pd.DataFrame(
+        {"i": ls.instrument, "r": ls.rater, "t": ls.target, "s": ls.scale, "m": means}
+    )
+    return strata.groupby(["i", "r", "t", "s"], sort=False)["m"].transform("std").to_numpy()
+
+
+def _run_rule(
+    ls: LongScores, rule: RuptureRule, keep: np.ndarray, popsd: np.ndarray | None
+) -> pd.DataFrame | None:
+    if not keep.any():
+        return None
+    sub, orig = _subset(ls.g, keep)
+    rows_pop = None
+    if isinstance(rule, CombinedRule) and rule.population_sd is None and popsd is not None:
+        rows_pop = popsd[orig][sub.grp]
+    flag, base, thr, target = rule.quantities(sub, population_sd=rows_pop)
+    raw = assemble(sub, flag=flag, target=target, window=rule.window)
+    if raw.start.size == 0:
+        return None
+    st, lo, rp = raw.start, raw.lowest, raw.repaired
+    last_row = np.where(rp >= 0, rp, raw.last_row)
+    gi = orig[raw.grp]
+    return pd.DataFrame(
+        {
+            "_g": gi,
+            "kind": "rupture",
+            "rule": rule.key,
+            "start": sub.sess[st].astype(np.int64),
+            "session": sub.sess[last_row].astype(np.int64),
+            "state": np.asarray(STATE_NAMES, dtype=object)[raw.state],
+            "observed": sub.val[st],
+            "baseline": base[st],
+            "threshold": thr[st],
+            "depth": base[st] - sub.val[lo],
+            "lowest": sub.sess[lo].astype(np.int64),
+            "lowest_score": sub.val[lo],
+            "repaired_at": np.where(rp >= 0, sub.sess[np.maximum(rp, 0)], np.nan),
+            "params": [rule.params] * st.size,
+        }
+    )
+
+
+def rupture_frame(
+    ls: LongScores,
+    *,
+    watches: tuple[Watch, ...],
+    population_sd: float | Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Rupture events of every watch over the long scores (``_g`` is the group)."""
+    kinds = {i: kind_of(str(i)) for i in pd.unique(ls.instrument)}
+    is_alliance = np.array([kinds[i] == "alliance" for i in ls.instrument], dtype=bool)
+    popsd = None
+    if population_sd is None:
+        popsd = _population_sd(ls)
+    elif isinstance(population_sd, Mapping):
+        popsd = np.array(
+            [
+                population_sd.get(f"{i}.{s}", population_sd.get(str(i), np.nan))
+                for i, s in zip(ls.instrument, ls.scale, strict=True)
+            ],
+            dtype=float,
+        )
+    else:
+        popsd = np.full(ls.g.n_groups, float(population_sd))
+    pieces = []
+    for w in watches:
+        keep = is_alliance.copy()
+        if w.instruments is not None:
+            keep &= np.isin(ls.instrument, list(w.instruments))
+        if w.scales is not None:
+            keep &= np.isin(ls.scale, list(w.scales))
+        if isinstance(w.rule, CutoffRule) and w.rule.cutoff is None:
+            # The instrument's own cutoff, instrument by instrument (there are few).
+            for ins in pd.unique(ls.instrument[keep]):
+                spec = spec_or_none(str(ins))
+                if spec is None or getattr(spec, "cutoff", None) is None:
+                    continue
+                r = dataclasses.replace(w.rule, cutoff=float(spec.cutoff))
+                pieces.append(_run_rule(ls, r, keep & (ls.instrument == ins), None))
+        else:
+            pieces.append(_run_rule(ls, w.rule, keep, popsd))
+    pieces = [p for p in pieces if p is not None]
+    if not pieces:
+        return pd.DataFrame(columns=["_g"])
+    return pd.concat(pieces, ignore_index=True)
+
+
+def ceiling_frame(ls: LongScores, *, share: float, min_sessions: int = 3) -> pd.DataFrame:
+    """One row per alliance series with at least ``share`` of its scores at the maximum."""
+    g = ls.g
+    maxima = np.array(
+        [
+            (r[1] if (r := scale_range(str(i), str(s))) is not None else np.nan)
+            for i, s in zip(ls.instrument, ls.scale, strict=True)
+        ],
+        dtype=float,
+    )
+    at_max = g.val >= maxima[g.grp]
+    n = g.ends - g.starts
+    k = np.bincount(g.grp, weights=at_max.astype(float), minlength=g.n_groups)
+    hit = np.flatnonzero((n >= min_sessions) & (k / np.maximum(n, 1) >= share) & ~np.isnan(maxima))
+    if not hit.size:
+        return pd.DataFrame(columns=["_g"])
+    return pd.DataFrame(
+        {
+            "_g": hit,
+            "kind": "ceiling",
+            "rule": f"ceiling(share={share:g})",
+            "start": g.sess[g.starts[hit]].astype(np.int64),
+            "session": g.sess[g.ends[hit] - 1].astype(np.int64),
+            "state": "open",
+            "observed": maxima[hit],
+            "baseline": np.nan,
+            "threshold": maxima[hit],
+            "depth": np.nan,
+            "lowest": -1,
+            "lowest_score": np.nan,
+            "repaired_at": np.nan,
+            "params": [{"share": share, "min_sessions": min_sessions}] * hit.size,
+        }
+    )
+
+
+def discrepancy_frame(
+    adm: pd.DataFrame,
+    *,
+    scales: tuple[str, ...],
+    threshold: float | Mapping[str, float] | None,
+    pairs: Mapping[str, str],
+    direction: Literal["clinician_higher", "either"],
+) -> pd.DataFrame:
+    """Sessions where the patient's and the clinician's ratings of the same session,
+    instrument family and target diverge by more than ``threshold`` points.
+
+    ``threshold`` None uses one between-patient SD of the patients' ratings of that
+    family and scale. ``direction="clinician_higher"`` flags only a clinician who rates
+    the alliance higher than the patient (the blind spot that matters clinically).
+    """
+    rat = adm["rater"].astype(str)
+    fam = adm["instrument"].astype(str).map(lambda i: pairs.get(i, i))
+    base = adm.assign(
+        _fam=fam.to_numpy(),
+        _tgt=(adm["target"].fillna("clinician").astype(str) if "target" in adm else "clinician"),
+    )
+    cols = ["episode", "session", "_fam", "_tgt", "instrument"]
+    present = [s for s in scales if s in adm.columns]
+    p = base.loc[rat == "patient", cols + present]
+    c = base.loc[rat == "clinician", cols + present]
+    if p.empty or c.empty:
+        return pd.DataFrame(columns=["episode"])
+    m = p.merge(c, on=["episode", "session", "_fam", "_tgt"], suffixes=("_p", "_c"))
+    out = []
+    for s in present:
+        pv = pd.to_numeric(m[f"{s}_p"], errors="coerce").to_numpy(dtype=float)
+        cv = pd.to_numeric(m[f"{s}_c"], errors="coerce").to_numpy(dtype=float)
+        if isinstance(threshold, Mapping):
+            thr = m["_fam"].map(lambda f, s=s: threshold.get(f"{f}.{s}", threshold.get(f, np.nan)))
+            thr = thr.to_numpy(dtype=float)
+        elif threshold is None:
+            sd = (
+                pd.Series(numeric_column(base, s)[(rat == "patient").to_numpy()])
+                .groupby(base.loc[rat == "patient", "_fam"].to_numpy())
+                .std()
+            )
+            thr = m["_fam"].map(sd).to_numpy(dtype=float)
+        else:
+            thr = np.full(len(m), float(threshold))
+        diff = cv - pv
+        with np.errstate(invalid="ignore"):
+            hit = diff > thr if direction == "clinician_higher" else np.abs(diff) > thr
+        if not hit.any():
+            continue
+        mm = m.loc[hit]
+        out.append(
+            pd.DataFrame(
+                {
+                    "episode": mm["episode"].to_numpy(),
+                    "instrument": mm["instrument_p"].to_numpy(),
+                    "rater": "patient+clinician",
+                    "target": mm["_tgt"].to_numpy(),
+                    "scale": s,
+                    "kind": "discrepancy",
+                    "rule": f"discrepancy(direction={direction})",
+                    "start": mm["session"].to_numpy(dtype=np.int64),
+                    "session": mm["session"].to_numpy(dtype=np.int64),
+                    "state": "open",
+                    "observed": pv[hit],
+                    "baseline": cv[hit],
+                    "threshold": thr[hit],
+                    "depth": diff[hit],
+                    "lowest": -1,
+                    "lowest_score": np.nan,
+                    "repaired_at": np.nan,
+                    "params": [{"direction": direction}] * int(hit.sum()),
+                }
+            )
+        )
+    if not out:
+        return pd.DataFrame(columns=["episode"])
+    return pd.concat(out, ignore_index=True)
+
+
+def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataFrame:
+    """An alert for every administration that endorses a risk item (value above the
+    item's minimum), read from item columns named by item id (``phq9_9``) or from a
+    ``responses`` frame (episode, session, instrument, item, value)."""
+    out = []
+    for ins in pd.unique(adm["instrument"].astype(str)):
+        spec = spec_or_none(ins)
+        if spec is None or not getattr(spec, "risk_items", ()):
+            continue
+        rows = adm["instrument"].astype(str) == ins
+        for item_id in spec.risk_items:
+            low = float(spec.item(item_id).scale.min)
+            if item_id in adm.columns:
+                v = numeric_column(adm.loc[rows], item_id)
+                hit = v > low
+                sub = adm.loc[rows].loc[hit]
+                vals = v[hit]
+            elif responses is not None:
+                r = responses.loc[
+                    (responses["instrument"].astype(str) == ins)
+                    & (
+                        responses["item"].astype(str).map(lambda k, s=spec: s.resolve_item_id(k))
+                        == item_id
+                    )
+                ]
+                v = numeric_column(r, "value")
+                hit = v > low
+                keys = r.loc[hit, ["episode", "session"]]
+                sub = adm.loc[rows].merge(keys, on=["episode", "session"])
+                vals = v[hit][: len(sub)]
+            else:
+                continue
+            if sub.empty:
+                continue
+            out.append(
+                pd.DataFrame(
+                    {
+                        "episode": sub["episode"].to_numpy(),
+                        "instrument": ins,
+                        "rater": sub["rater"].astype(str).to_numpy(),
+                        "target": (
+                            sub["target"].fillna("").astype(str).to_numpy()
+                            if "target" in sub
+                            else ""
+                        ),
+                        "scale": item_id,
+                        "kind": "risk",
+                        "rule": f"risk_item({item_id})",
+                        "start": sub["session"].to_numpy(dtype=np.int64),
+                        "session": sub["session"].to_numpy(dtype=np.int64),
+                        "state": "open",
+                        "observed": vals,
+                        "baseline": np.nan,
+                        "threshold": low,
+                        "depth": np.nan,
+                        "lowest": -1,
+                        "lowest_score": np.nan,
+                        "repaired_at": np.nan,
+                        "params": [{"item": item_id, "above": low}] * len(sub),
+                    }
+                )
+            )
+    if not out:
+        return pd.DataFrame(columns=["episode"])
+    return pd.concat(out, ignore_index=True)
+
+
+def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
+    """Episode attributes, severity, feedback and the dedupe key."""
+    if alerts.empty:
+        return pd.DataFrame(columns=ALERT_COLUMNS)
+    attrs = [c for c in EPISODE_ATTRS if c in adm.columns]
+    if attrs:
+        ep = adm.drop_duplicates("episode")[["episode", *attrs]]
+        alerts = alerts.merge(ep, on="episode", how="left")
+    for c in EPISODE_ATTRS:
+        if c not in alerts:
+            alerts[c] = None
+    kind = alerts["kind"].to_numpy(dtype=object)
+    sev = alerts["kind"].map(SEVERITY).to_numpy(dtype=object)
+    is_r = kind == "rupture"
+    sev[is_r] = alerts.loc[is_r, "state"].map(RUPTURE_SEVERITY).to_numpy()
+    alerts["severity"] = sev
+    combos = alerts[["kind", "scale", "state"]].drop_duplicates()
+    table = {
+        (k, s, st): route(k, str(s) if k != "risk" else "total", st)
+        for k, s, st in combos.itertuples(index=False)
+    }
+    keys = list(zip(alerts["kind"], alerts["scale"], alerts["state"], strict=True))
+    alerts["pathway"] = [",".join(table[k][0]) for k in keys]
+    alerts["suggestions"] = [table[k][1] for k in keys]
+    alerts["dedupe_key"] = (
+        alerts["episode"].astype(str)
+        + "|"
+        + alerts["instrument"].astype(str)
+        + "|"
+        + alerts["rater"].astype(str)
+        + "|"
+        + alerts["target"].astype(str)
+        + "|"
+        + alerts["scale"].astype(str)
+        + "|"
+        + alerts["rule"].astype(str)
+        + "|"
+        + alerts["start"].astype(str)
+    )
+    order = alerts["kind"].map(
+        {"risk": 0, "not_on_track": 1, "rupture": 2, "discrepancy": 3, "ceiling": 4}
+    )
+    alerts = alerts.assign(_o=order).sort_values(["_o", "episode", "session"], kind="stable")
+    return alerts[ALERT_COLUMNS].reset_index(drop=True)
+
+
+def monitor_frame(
+    administrations: pd.DataFrame,
+    *,
+    rules: Sequence[RuptureRule | Watch] | None = None,
+    scales: tuple[str, ...] = SCALES,
+    population_sd: float | Mapping[str, float] | None = None,
+    ceiling_share: float = 0.8,
+    discrepancy: bool = True,
+    discrepancy_threshold: float | Mapping[str, float] | None = None,
+    discrepancy_pairs: Mapping[str, str] | None = None,
+    discrepancy_direction: Literal["clinician_higher", "either"] = "clinician_higher",
+    outcomes: bool = True,
+    by_session: int = 6,
+    expected: Any = None,
+    risk: bool = True,
+    responses: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Run every rule over a clinic's tidy administrations and return the alerts.
+
+    Parameters
+    ----------
+    administrations
+        One row per completed questionnaire: ``episode, session, instrument, rater,
+        total`` and optionally ``organization, clinician, patient, target, date`` and
+        subscale columns (``goal, task, bond``) and item columns named by item id
+        (``phq9_9``) for the risk items.
+    rules
+        Rupture rules, or :class:`Watch` objects restricting a rule to instruments or
+        scales; default :data:`DEFAULT_WATCHES` (the instrument cutoff and, for the SRS,
+        the one-point drop on the total; personal SD k=2 and combined k=2 on every
+        alliance scale).
+    scales
+        The score columns to watch, each as its own series.
+    population_sd
+        Between-patient SD for the combined rule: a number, a mapping from
+        ``"instrument.scale"`` or ``"instrument"`` to a number, or None to estimate it
+        from this frame (the SD of the series' mean scores, per instrument, rater,
+        target and scale).
+    ceiling_share
+        Share of scores at the scale maximum that raises a ceiling note.
+    discrepancy, discrepancy_threshold, discrepancy_pairs, discrepancy_direction
+        The therapist–patient discrepancy signal: patient and clinician ratings of the
+        same session; ``pairs`` maps a clinician form to its patient form (default
+        ``{"wai_sr_t": "wai_sr", "haq2_therapist": "haq2_patient"}``); threshold in
+        points (None: one between-patient SD).
+    outcomes, by_session, expected
+        Not-on-track for outcome instruments: reliable deterioration, or no reliable
+        improvement by session ``by_session``; and, if ``expected`` holds fitted
+        :class:`~bordin.monitor.ExpectedRecovery` curves (one or a list), observed
+        scores outside the expected band.
+    risk, responses
+        Risk-item alerts, from item columns or a ``responses`` frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per alert, columns :data:`ALERT_COLUMNS`; ``dedupe_key`` is stable
+        across re-runs (episode, instrument, rater, target, scale, rule, start).
+    """
+    adm = check_frame(administrations)
+    if not (isinstance(ceiling_share, int | float) and 0 < ceiling_share <= 1):
+        raise InputError(field="ceiling_share", value=ceiling_share, allowed="a number in (0, 1]")
+    if discrepancy_direction not in ("clinician_higher", "either"):
+        raise InputError(
+            field="discrepancy_direction",
+            value=discrepancy_direction,
+            allowed="'clinician_higher' or 'either'",
+        )
+    ls = long_scores(adm, scales=scales)
+    pieces: list[pd.DataFrame] = []
+    per_group = [
+        rupture_frame(ls, watches=_watches(rules), population_sd=population_sd),
+        ceiling_frame(ls, share=float(ceiling_share)),
+    ]
+    for p in per_group:
+        if len(p):
+            gi = p.pop("_g").to_numpy()
+            p.insert(0, "episode", ls.episode[gi])
+            p.insert(1, "instrument", ls.instrument[gi])
+            p.insert(2, "rater", ls.rater[gi])
+            p.insert(3, "target", ls.target[gi])
+            p.insert(4, "scale", ls.scale[gi])
+            pieces.append(p)
+    if discrepancy:
+        pieces.append(
+            discrepancy_frame(
+                adm,
+                scales=scales,
+                threshold=discrepancy_threshold,
+                pairs=dict(
+                    discrepancy_pairs or {"wai_sr_t": "wai_sr", "haq2_therapist": "haq2_patient"}
+                ),
+                direction=discrepancy_direction,
+            )
+        )
+    if outcomes:
+        from bordin.monitor.not_on_track import not_on_track_frame
+
+        pieces.append(not_on_track_frame(adm, by_session=by_session, expected=expected))
+    if risk:
+        pieces.append(risk_frame(adm, responses=responses))
+    pieces = [p for p in pieces if len(p)]
+    alerts = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    return _finish(alerts, adm)

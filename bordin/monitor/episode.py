@@ -1,0 +1,652 @@
+"""``EpisodeMonitor``: one episode's running state, updated one administration at a time.
+
+Adding an administration costs O(1) per (scale, rule) for the running rules (a count,
+a sum and a sum of squares, the open event if any) and O(sessions) only for a rule
+with ``reference="series"``, so a clinic does not recompute anything when one
+questionnaire arrives. The arithmetic is the batch engine's, term for term, so an
+episode replayed here gives the alerts :func:`bordin.monitor.monitor_frame` gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bordin.errors import InputError
+from bordin.monitor import _engine
+from bordin.monitor._specs import kind_of, scale_range, spec_or_none
+from bordin.monitor.batch import (
+    ALERT_COLUMNS,
+    DEFAULT_WATCHES,
+    RUPTURE_SEVERITY,
+    SCALES,
+    SEVERITY,
+    Watch,
+    _watches,
+)
+from bordin.monitor.feedback import route
+from bordin.monitor.not_on_track import ExpectedRecovery
+from bordin.monitor.rules import CombinedRule, CutoffRule, DropRule, PersonalSDRule, RuptureRule
+
+__all__ = ["EpisodeMonitor"]
+
+
+@dataclass
+class _Series:
+    n: int = 0
+    s: float = 0.0
+    q: float = 0.0
+    prev: float | None = None
+    last: float = -math.inf
+    at_max: int = 0
+    sessions: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Track:
+    cursor: float = -math.inf
+    open: dict[str, Any] | None = None
+
+
+@dataclass
+class _Outcome:
+    intake: float
+    intake_session: float
+    runs: dict[str, float | None] = field(default_factory=dict)
+
+
+def _quantities(
+    rule: RuptureRule, ser: _Series, v: float, popsd: float
+) -> tuple[bool, float, float, float]:
+    """(flag, baseline, threshold, target) of the new score, as the batch rules do."""
+    if isinstance(rule, CutoffRule):
+        c = float(rule.cutoff)  # type: ignore[arg-type]
+        return v < c, c, c, c
+    if isinstance(rule, DropRule):
+        if ser.prev is None:
+            return False, math.nan, math.nan, math.nan
+        thr = ser.prev - float(rule.min_drop)
+        tgt = ser.prev if rule.repair_to == "baseline" else thr
+        return (ser.prev - v) >= float(rule.min_drop), ser.prev, thr, tgt
+    if not isinstance(rule, PersonalSDRule):  # a new rule class must be taught here
+        raise TypeError(f"no incremental form for rule {rule.name!r}")
+    n = ser.n
+    if n < rule.min_prior:
+        return False, math.nan, math.nan, math.nan
+    mean = ser.s / n
+    var = (ser.q - ser.s * ser.s / n) / (n - 1)
+    sd = math.sqrt(var if var > 0 else 0.0)
+    eff = max(sd, float(rule.min_sd))
+    if isinstance(rule, CombinedRule):
+        pop = float(rule.population_sd) if rule.population_sd is not None else popsd
+        if not math.isnan(pop):
+            eff = max(eff, pop)
+    if not eff > 0:
+        return False, mean, math.nan, math.nan
+    thr = mean - float(rule.k) * eff
+    return v < thr, mean, thr, (mean if rule.repair_to == "baseline" else thr)
+
+
+class EpisodeMonitor:
+    """Watch one episode as its administrations arrive.
+
+    Parameters
+    ----------
+    episode
+        The episode id (carried onto every alert).
+    organization, clinician, patient
+        Carried onto the alerts.
+    rules
+        As in :func:`~bordin.monitor.monitor_frame` (default: the same watches).
+    population_sd
+        Between-patient SD for the combined rule: a number or a mapping from
+        ``"instrument.scale"`` / ``"instrument"``; without one the combined rule uses the
+        within-patient SD only (the batch estimates it from the clinic; pass that).
+    by_session, expected
+        Not-on-track settings, as in :func:`~bordin.monitor.monitor_frame`.
+    discrepancy_threshold, discrepancy_pairs, discrepancy_direction
+        The discrepancy signal; with no threshold it is not computed.
+    ceiling_share
+        Share of scores at the maximum that raises a ceiling note.
+
+    Examples
+    --------
+    >>> m = EpisodeMonitor(episode="e1")
+    >>> for s, x in enumerate([50, 52, 51, 50, 41], start=1):
+    ...     new = m.add(session=s, instrument="wai_sr", scores={"total": x})
+    >>> [(a["rule"].split("(")[0], a["state"]) for a in new]
+    [('personal_sd', 'open')]
+    """
+
+    def __init__(
+        self,
+        *,
+        episode: Any,
+        organization: Any = None,
+        clinician: Any = None,
+        patient: Any = None,
+        rules: Sequence[RuptureRule | Watch] | None = None,
+        population_sd: float | Mapping[str, float] | None = None,
+        by_session: int = 6,
+        expected: ExpectedRecovery | Sequence[ExpectedRecovery] | None = None,
+        discrepancy_threshold: float | Mapping[str, float] | None = None,
+        discrepancy_pairs: Mapping[str, str] | None = None,
+        discrepancy_direction: str = "clinician_higher",
+        ceiling_share: float = 0.8,
+        scales: tuple[str, ...] = SCALES,
+    ) -> None:
+        self.episode = episode
+        self._attrs = {"organization": organization, "clinician": clinician, "patient": patient}
+        self._watches = _watches(rules) if rules is not None else DEFAULT_WATCHES
+        self._popsd = population_sd
+        self._by_session = by_session
+        curves = (
+            []
+            if expected is None
+            else ([expected] if isinstance(expected, ExpectedRecovery) else list(expected))
+        )
+        self._curves = {c.instrument: c for c in curves}
+        self._disc_thr = discrepancy_threshold
+        self._disc_pairs = dict(
+            discrepancy_pairs or {"wai_sr_t": "wai_sr", "haq2_therapist": "haq2_patient"}
+        )
+        self._disc_dir = discrepancy_direction
+        self._ceiling_share = ceiling_share
+        self._scales = scales
+        self._series: dict[tuple[str, str, str, str], _Series] = {}
+        self._tracks: dict[tuple[Any, ...], _Track] = {}
+        self._outcomes: dict[tuple[str, str, str], _Outcome] = {}
+        self._pairs: dict[tuple[Any, ...], dict[str, float]] = {}
+        self._alerts: dict[str, dict[str, Any]] = {}
+        self._rules_for: dict[tuple[str, str], list[RuptureRule]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _rules(self, instrument: str, scale: str) -> list[RuptureRule]:
+        key = (instrument, scale)
+        if key not in self._rules_for:
+            out = []
+            if kind_of(instrument) == "alliance":
+                for w in self._watches:
+                    if w.instruments is not None and instrument not in w.instruments:
+                        continue
+                    if w.scales is not None and scale not in w.scales:
+                        continue
+                    r = w.rule
+                    if isinstance(r, CutoffRule) and r.cutoff is None:
+                        spec = spec_or_none(instrument)
+                        if spec is None or getattr(spec, "cutoff", None) is None:
+                            continue
+                        r = dataclasses.replace(r, cutoff=float(spec.cutoff))
+                    out.append(r)
+            self._rules_for[key] = out
+        return self._rules_for[key]
+
+    def _pop(self, instrument: str, scale: str) -> float:
+        p = self._popsd
+        if p is None:
+            return math.nan
+        if isinstance(p, Mapping):
+            return float(p.get(f"{instrument}.{scale}", p.get(instrument, math.nan)))
+        return float(p)
+
+    def _emit(self, out: list[dict[str, Any]], rec: dict[str, Any]) -> None:
+        kind, state = rec["kind"], rec["state"]
+        if kind == "rupture":
+            rec["severity"] = RUPTURE_SEVERITY[state]
+        else:
+            rec["severity"] = SEVERITY[kind]
+        scale = rec["scale"] if kind != "risk" else "total"
+        pathways, ids = route(kind, str(scale), state)
+        rec["pathway"] = ",".join(pathways)
+        rec["suggestions"] = ids
+        rec["dedupe_key"] = "|".join(
+            str(rec[k])
+            for k in ("episode", "instrument", "rater", "target", "scale", "rule", "start")
+        )
+        rec.update(self._attrs)
+        full = {c: rec.get(c) for c in ALERT_COLUMNS}
+        if self._alerts.get(full["dedupe_key"]) != full:
+            self._alerts[full["dedupe_key"]] = full
+            out.append(full)
+
+    def _base(self, instrument: str, rater: str, target: str, scale: str) -> dict[str, Any]:
+        return {
+            "episode": self.episode,
+            "instrument": instrument,
+            "rater": rater,
+            "target": target,
+            "scale": scale,
+        }
+
+    # ------------------------------------------------------------------ ruptures
+    def _event_record(
+        self, rule: RuptureRule, base: dict[str, Any], e: dict[str, Any], state: str, session: float
+    ) -> dict[str, Any]:
+        return {
+            **base,
+            "kind": "rupture",
+            "rule": rule.key,
+            "start": int(e["start"]),
+            "session": int(session),
+            "state": state,
+            "observed": e["start_score"],
+            "baseline": e["base"],
+            "threshold": e["thr"],
+            "depth": e["base"] - e["lowest_score"],
+            "lowest": int(e["lowest"]),
+            "lowest_score": e["lowest_score"],
+            "repaired_at": float(e["repaired_at"]) if e.get("repaired_at") else math.nan,
+            "params": rule.params,
+        }
+
+    def _step_rule(
+        self,
+        rule: RuptureRule,
+        track: _Track,
+        ser: _Series,
+        t: float,
+        v: float,
+        popsd: float,
+        base: dict[str, Any],
+        out: list[dict[str, Any]],
+    ) -> None:
+        e = track.open
+        if e is not None:
+            if t > e["horizon"]:
+                self._emit(out, self._event_record(rule, base, e, "unrepaired", e["last"]))
+                track.cursor = e["horizon"] + 1
+                track.open = e = None
+            else:
+                target = e["target"]
+                if v >= target:
+                    e["repaired_at"] = t
+                    self._emit(out, self._event_record(rule, base, e, "repaired", t))
+                    track.cursor = t + 1
+                    track.open = None
+                    return
+                if v < e["lowest_score"]:
+                    e["lowest"], e["lowest_score"] = t, v
+                e["last"] = t
+                if t >= e["horizon"]:
+                    self._emit(out, self._event_record(rule, base, e, "unrepaired", t))
+                    track.cursor = e["horizon"] + 1
+                    track.open = None
+                else:
+                    self._emit(out, self._event_record(rule, base, e, "open", t))
+                return
+        if t < track.cursor:
+            return
+        flag, b, thr, tgt = _quantities(rule, ser, v, popsd)
+        if flag:
+            e = {
+                "start": t,
+                "start_score": v,
+                "base": b,
+                "thr": thr,
+                "target": tgt,
+                "horizon": t + rule.window,
+                "lowest": t,
+                "lowest_score": v,
+                "last": t,
+            }
+            track.open = e
+            self._emit(out, self._event_record(rule, base, e, "open", t))
+
+    def _series_rule(
+        self, rule: PersonalSDRule, ser: _Series, base: dict[str, Any], out: list[dict[str, Any]]
+    ) -> None:
+        # A whole-series reference sees the future: recompute the series (O(sessions)).
+        sess = np.asarray(ser.sessions)
+        val = np.asarray(ser.values)
+        if val.size < rule.min_sessions:
+            return
+        g = _engine.Grouped.single(sess, val)
+        popsd = None
+        if isinstance(rule, CombinedRule) and rule.population_sd is None:
+            popsd = np.full(val.size, self._pop(base["instrument"], base["scale"]))
+        flag, b, thr, tgt = rule.quantities(g, population_sd=popsd)
+        raw = _engine.assemble(g, flag=flag, target=tgt, window=rule.window)
+        for s, lo, rp, st, lr in zip(
+            raw.start, raw.lowest, raw.repaired, raw.state, raw.last_row, strict=True
+        ):
+            e = {
+                "start": sess[s],
+                "start_score": val[s],
+                "base": b[s],
+                "thr": thr[s],
+                "lowest": sess[lo],
+                "lowest_score": val[lo],
+                "repaired_at": sess[rp] if rp >= 0 else None,
+            }
+            last = sess[rp] if rp >= 0 else sess[lr]
+            self._emit(out, self._event_record(rule, base, e, _engine.STATE_NAMES[st], last))
+
+    def _alliance(
+        self,
+        t: float,
+        instrument: str,
+        rater: str,
+        target: str,
+        scores: Mapping[str, float],
+        out: list[dict[str, Any]],
+    ) -> None:
+        for scale in self._scales:
+            v = scores.get(scale)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            v = float(v)
+            key = (instrument, rater, target, scale)
+            ser = self._series.setdefault(key, _Series())
+            if t <= ser.last:
+                raise InputError(
+                    field="session",
+                    value=t,
+                    allowed=f"a session after {int(ser.last)} for this series",
+                    context=f"episode {self.episode}",
+                )
+            base = self._base(instrument, rater, target, scale)
+            popsd = self._pop(instrument, scale)
+            ser.sessions.append(t)
+            ser.values.append(v)
+            for rule in self._rules(instrument, scale):
+                if isinstance(rule, PersonalSDRule) and rule.reference == "series":
+                    self._series_rule(rule, ser, base, out)
+                    continue
+                track = self._tracks.setdefault((*key, rule.key), _Track())
+                self._step_rule(rule, track, ser, t, v, popsd, base, out)
+            ser.n += 1
+            ser.s += v
+            ser.q += v * v
+            ser.prev = v
+            ser.last = t
+            rng = scale_range(instrument, scale)
+            if rng is not None and kind_of(instrument) == "alliance":
+                ser.at_max += v >= rng[1]
+                if ser.n >= 3 and ser.at_max / ser.n >= self._ceiling_share:
+                    self._emit(
+                        out,
+                        {
+                            **base,
+                            "kind": "ceiling",
+                            "rule": f"ceiling(share={self._ceiling_share:g})",
+                            "start": int(ser.sessions[0]),
+                            "session": int(t),
+                            "state": "open",
+                            "observed": rng[1],
+                            "baseline": math.nan,
+                            "threshold": rng[1],
+                            "depth": math.nan,
+                            "lowest": -1,
+                            "lowest_score": math.nan,
+                            "repaired_at": math.nan,
+                            "params": {"share": self._ceiling_share, "min_sessions": 3},
+                        },
+                    )
+        self._discrepancy(t, instrument, rater, target, scores, out)
+
+    def _discrepancy(
+        self,
+        t: float,
+        instrument: str,
+        rater: str,
+        target: str,
+        scores: Mapping[str, float],
+        out: list[dict[str, Any]],
+    ) -> None:
+        if self._disc_thr is None or rater not in ("patient", "clinician"):
+            return
+        fam = self._disc_pairs.get(instrument, instrument)
+        slot = self._pairs.setdefault((fam, target, t), {})
+        for scale in self._scales:
+            v = scores.get(scale)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            slot[f"{rater}.{scale}"] = float(v)
+            if rater == "patient":
+                slot[f"instrument.{scale}"] = instrument  # type: ignore[assignment]
+            p, c = slot.get(f"patient.{scale}"), slot.get(f"clinician.{scale}")
+            if p is None or c is None:
+                continue
+            thr_ = self._disc_thr
+            thr = float(
+                thr_.get(f"{fam}.{scale}", thr_.get(fam, math.nan))
+                if isinstance(thr_, Mapping)
+                else thr_
+            )
+            diff = c - p
+            hit = diff > thr if self._disc_dir == "clinician_higher" else abs(diff) > thr
+            if hit:
+                self._emit(
+                    out,
+                    {
+                        "episode": self.episode,
+                        "instrument": slot.get(f"instrument.{scale}", fam),
+                        "rater": "patient+clinician",
+                        "target": target,
+                        "scale": scale,
+                        "kind": "discrepancy",
+                        "rule": f"discrepancy(direction={self._disc_dir})",
+                        "start": int(t),
+                        "session": int(t),
+                        "state": "open",
+                        "observed": p,
+                        "baseline": c,
+                        "threshold": thr,
+                        "depth": diff,
+                        "lowest": -1,
+                        "lowest_score": math.nan,
+                        "repaired_at": math.nan,
+                        "params": {"direction": self._disc_dir},
+                    },
+                )
+
+    # ------------------------------------------------------------------ outcomes
+    def _outcome(
+        self,
+        t: float,
+        instrument: str,
+        rater: str,
+        target: str,
+        total: float,
+        out: list[dict[str, Any]],
+    ) -> None:
+        from bordin.monitor.change import change_table
+
+        key = (instrument, rater, target)
+        st = self._outcomes.get(key)
+        if st is None:
+            self._outcomes[key] = _Outcome(intake=total, intake_session=t)
+            return
+        ct = change_table(np.array([instrument]), np.array([st.intake]), np.array([total]))
+        row = ct.iloc[0]
+        cat, thr = row["category"], float(row["threshold"])
+        hib = bool(getattr(spec_or_none(instrument), "higher_is_better", False))
+        sign = 1.0 if hib else -1.0
+        checks = [
+            ("reliable_deterioration", cat == "deteriorated", st.intake - sign * thr, st.intake),
+            (
+                f"no_reliable_improvement(by_session={self._by_session})",
+                t >= self._by_session and cat == "unchanged",
+                st.intake + sign * thr,
+                st.intake,
+            ),
+        ]
+        curve = self._curves.get(instrument)
+        if curve is not None:
+            b = curve.band(intake=st.intake, sessions_since_intake=t - st.intake_session)
+            lo, hi = float(b["lower"].iloc[0]), float(b["upper"].iloc[0])
+            off = bool(curve.off_track(np.array(total), lo, hi))
+            checks.append(
+                (
+                    f"expected_recovery(coverage={curve.coverage:g})",
+                    off,
+                    lo if curve.higher_is_better else hi,
+                    float(b["expected"].iloc[0]),
+                )
+            )
+        for name, flag, bound, basev in checks:
+            if not flag:
+                st.runs[name] = None
+                continue
+            start = st.runs.get(name) or t
+            st.runs[name] = start
+            self._emit(
+                out,
+                {
+                    **self._base(instrument, rater, target, "total"),
+                    "kind": "not_on_track",
+                    "rule": name,
+                    "start": int(start),
+                    "session": int(t),
+                    "state": "open",
+                    "observed": total,
+                    "baseline": basev,
+                    "threshold": bound,
+                    "depth": total - basev,
+                    "lowest": -1,
+                    "lowest_score": math.nan,
+                    "repaired_at": math.nan,
+                    "params": {
+                        "by_session": self._by_session,
+                        "intake": st.intake,
+                        "intake_session": int(st.intake_session),
+                        "category": cat,
+                    },
+                },
+            )
+
+    def _risk(
+        self,
+        t: float,
+        instrument: str,
+        rater: str,
+        target: str,
+        items: Mapping[str, float],
+        out: list[dict[str, Any]],
+    ) -> None:
+        spec = spec_or_none(instrument)
+        if spec is None:
+            return
+        for key, value in items.items():
+            item_id = spec.resolve_item_id(key)
+            if item_id is None or item_id not in spec.risk_items or value is None:
+                continue
+            low = float(spec.item(item_id).scale.min)
+            if float(value) > low:
+                self._emit(
+                    out,
+                    {
+                        "episode": self.episode,
+                        "instrument": instrument,
+                        "rater": rater,
+                        "target": target,
+                        "scale": item_id,
+                        "kind": "risk",
+                        "rule": f"risk_item({item_id})",
+                        "start": int(t),
+                        "session": int(t),
+                        "state": "open",
+                        "observed": float(value),
+                        "baseline": math.nan,
+                        "threshold": low,
+                        "depth": math.nan,
+                        "lowest": -1,
+                        "lowest_score": math.nan,
+                        "repaired_at": math.nan,
+                        "params": {"item": item_id, "above": low},
+                    },
+                )
+
+    # ------------------------------------------------------------------ public
+    def add(
+        self,
+        *,
+        session: int,
+        instrument: str,
+        scores: Mapping[str, float],
+        rater: str = "patient",
+        target: str | None = None,
+        items: Mapping[str, float] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add one administration; return the alerts it created or changed.
+
+        Parameters
+        ----------
+        session
+            Session number; later than the last one of the same series.
+        instrument
+            Instrument id.
+        scores
+            ``{"total": ..., "goal": ..., "task": ..., "bond": ...}`` (any subset).
+        rater, target
+            Who rated, and whom the rating is about (default: the clinician for an
+            alliance instrument, none for an outcome instrument).
+        items
+            Item responses by item id or number, for the risk items.
+        """
+        if isinstance(session, bool) or not isinstance(session, int | np.integer) or session < 0:
+            raise InputError(field="session", value=session, allowed="a non-negative whole number")
+        if not isinstance(scores, Mapping):
+            raise InputError(
+                field="scores",
+                value=type(scores).__name__,
+                allowed="a mapping from scale name to score",
+            )
+        for k, v in scores.items():
+            if v is not None and not (
+                isinstance(v, int | float | np.number)
+                and not isinstance(v, bool)
+                and not math.isinf(v)
+            ):
+                raise InputError(field=f"scores[{k!r}]", value=v, allowed="a finite number or None")
+        t = float(session)
+        out: list[dict[str, Any]] = []
+        instrument = str(instrument)
+        kind = kind_of(instrument)
+        if target is None:
+            target = "" if kind == "outcome" else "clinician"
+        if items:
+            self._risk(t, instrument, rater, target, items, out)
+        if kind == "outcome" and scores.get("total") is not None:
+            self._outcome(t, instrument, rater, target, float(scores["total"]), out)
+        elif kind == "alliance" or kind is None:
+            self._alliance(t, instrument, rater, target, scores, out)
+        return out
+
+    def alerts(self) -> pd.DataFrame:
+        """Every alert of the episode, in its latest version."""
+        return pd.DataFrame(list(self._alerts.values()), columns=ALERT_COLUMNS)
+
+    @classmethod
+    def from_frame(
+        cls, administrations: pd.DataFrame, *, episode: Any, **kwargs: Any
+    ) -> EpisodeMonitor:
+        """Replay one episode's administrations (in session order) into a monitor."""
+        adm = administrations.loc[administrations["episode"] == episode]
+        first = adm.iloc[0] if len(adm) else None
+        for a in ("organization", "clinician", "patient"):
+            if first is not None and a in adm and a not in kwargs:
+                kwargs[a] = first[a]
+        m = cls(episode=episode, **kwargs)
+        scales = kwargs.get("scales", SCALES)
+        item_cols = [c for c in adm.columns if "_" in c and c.split("_")[-1].isdigit()]
+        for r in adm.sort_values("session", kind="stable").itertuples(index=False):
+            d = r._asdict()
+            sc = {s: d[s] for s in scales if s in d and pd.notna(d[s])}
+            items = {c: d[c] for c in item_cols if pd.notna(d.get(c))}
+            m.add(
+                session=int(d["session"]),
+                instrument=str(d["instrument"]),
+                rater=str(d["rater"]),
+                target=str(d["target"]) if pd.notna(d.get("target")) else None,
+                scores=sc,
+                items=items or None,
+            )
+        return m
