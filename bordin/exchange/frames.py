@@ -1,0 +1,345 @@
+"""The tidy tables every import and export passes through.
+
+:class:`TidyData` holds five frames (organizations, clinicians, episodes,
+administrations, responses) in the column layout of DESIGN.md's contracts (see
+:mod:`bordin.store.queries`). Readers of files and FHIR bundles produce one,
+with a ``_line`` column saying where each row came from; :func:`to_batch`
+turns it into the store's import records, reporting every unreadable value
+with its line; :func:`read_store` fills one from the database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from bordin.errors import InputError
+from bordin.instruments import registry
+from bordin.store.bulk import (
+    AdministrationRecord,
+    ClinicianRecord,
+    EpisodeRecord,
+    ImportBatch,
+    OrganizationRecord,
+    Where,
+)
+from bordin.store.queries import (
+    administrations_frame,
+    clinicians_frame,
+    episodes_frame,
+    organizations_frame,
+    responses_frame,
+)
+
+__all__ = ["FRAMES", "TidyData", "read_store", "to_batch"]
+
+FRAMES = ("organizations", "clinicians", "episodes", "administrations", "responses")
+LINE = "_line"
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame()
+
+
+@dataclass
+class TidyData:
+    """Five tidy frames and the name of the file each came from.
+
+    ``administrations`` is required; the others may be empty. Wide item
+    columns (named by item id, ``phq9_1``) in ``administrations`` may stand in
+    for ``responses``.
+    """
+
+    administrations: pd.DataFrame
+    responses: pd.DataFrame = field(default_factory=_empty)
+    episodes: pd.DataFrame = field(default_factory=_empty)
+    clinicians: pd.DataFrame = field(default_factory=_empty)
+    organizations: pd.DataFrame = field(default_factory=_empty)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """The frame called ``name`` (one of :data:`FRAMES`)."""
+        return getattr(self, name)
+
+    def without_lines(self, name: str) -> pd.DataFrame:
+        """The frame ``name`` without the bookkeeping ``_line`` column."""
+        df = self.frame(name)
+        return df.drop(columns=[LINE]) if LINE in df.columns else df
+
+
+def read_store(db: Session, **filters: Any) -> TidyData:
+    """Read the whole store (or the part ``filters`` select) into tidy frames.
+
+    ``filters`` are those of :func:`bordin.store.queries.administrations_frame`
+    (``organization=``, ``clinician=``, ``patient=``, ``episode=``, ...).
+    """
+    adm = administrations_frame(db, **filters)
+    resp = responses_frame(db, **filters)
+    ep_filters = {k: v for k, v in filters.items() if k in {"organization", "clinician", "patient"}}
+    eps = episodes_frame(db, **ep_filters)
+    if "episode" in filters:
+        eps = eps[eps["episode"].isin(adm["episode"].unique())]
+    return TidyData(
+        administrations=adm,
+        responses=resp,
+        episodes=eps.reset_index(drop=True),
+        clinicians=clinicians_frame(db),
+        organizations=organizations_frame(db),
+    )
+
+
+# --------------------------------------------------------------- cell parsing
+class _CellError(Exception):
+    def __init__(self, field_: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+def _text(row: dict[str, Any], col: str, *, required: bool = False) -> str | None:
+    v = row.get(col)
+    if _missing(v):
+        if required:
+            raise _CellError(col, f"{col} is empty; a value is required")
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _integer(row: dict[str, Any], col: str) -> int:
+    v = row.get(col)
+    if _missing(v):
+        raise _CellError(col, f"{col} is empty; expected a whole number")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise _CellError(col, f"{col} = {v!r}; expected a whole number") from None
+    if not f.is_integer():
+        raise _CellError(col, f"{col} = {v!r}; expected a whole number")
+    return int(f)
+
+
+def _number(v: Any, col: str) -> float | None:
+    if _missing(v):
+        return None
+    if isinstance(v, bool):
+        raise _CellError(col, f"{col} = {v!r}; expected a number")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise _CellError(col, f"{col} = {v!r}; expected a number") from None
+    if math.isnan(f):
+        return None
+    return f
+
+
+def _date(row: dict[str, Any], col: str) -> date | None:
+    v = row.get(col)
+    if _missing(v):
+        return None
+    try:
+        ts = pd.Timestamp(v)
+    except (TypeError, ValueError):
+        raise _CellError(col, f"{col} = {v!r}; expected a date such as 2024-03-01") from None
+    return ts.date()
+
+
+def _datetime(row: dict[str, Any], col: str) -> datetime | None:
+    v = row.get(col)
+    if _missing(v):
+        return None
+    try:
+        ts = pd.Timestamp(v)
+    except (TypeError, ValueError):
+        raise _CellError(col, f"{col} = {v!r}; expected a date-time such as "
+                        "2024-03-01T14:30:00+00:00") from None
+    ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
+    return ts.to_pydatetime()
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    if df.empty:
+        return []
+    if LINE not in df.columns:
+        df = df.assign(**{LINE: range(1, len(df) + 1)})
+    return df.to_dict("records")
+
+
+def _require(df: pd.DataFrame, name: str, columns: tuple[str, ...], file: str) -> None:
+    if df.empty and not len(df.columns):
+        return
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            field="columns", value=missing,
+            allowed=f"a {name} table with columns {', '.join(columns)}", context=file,
+        )
+
+
+# --------------------------------------------------------------- to records
+def to_batch(data: TidyData, *, source: str = "administrations") -> ImportBatch:
+    """Turn tidy frames into import records, recording every unreadable cell.
+
+    Raises
+    ------
+    InputError
+        When a frame lacks a required column (the file as a whole is unusable).
+    """
+    batch = ImportBatch()
+    files = {name: data.files.get(name, name) for name in FRAMES}
+    files["administrations"] = data.files.get("administrations", source)
+
+    def each(name: str, build: Callable[[dict[str, Any], Where], None]) -> None:
+        for row in _records(data.frame(name)):
+            where = Where(files[name], int(row[LINE]))
+            try:
+                build(row, where)
+            except _CellError as bad:
+                batch.problem(where, bad.field, str(bad))
+
+    _require(data.organizations, "organizations", ("organization",), files["organizations"])
+    each("organizations", lambda r, w: batch.organizations.append(
+        OrganizationRecord(code=_text(r, "organization", required=True), where=w,
+                           name=_text(r, "name"))))
+    _require(data.clinicians, "clinicians", ("clinician", "organization"), files["clinicians"])
+    each("clinicians", lambda r, w: batch.clinicians.append(
+        ClinicianRecord(code=_text(r, "clinician", required=True),
+                        organization=_text(r, "organization", required=True), where=w,
+                        role=_text(r, "role") or "therapist", name=_text(r, "name"))))
+    _require(data.episodes, "episodes", ("episode", "patient", "clinician", "organization"),
+             files["episodes"])
+    each("episodes", lambda r, w: batch.episodes.append(_episode(r, w)))
+
+    adm = data.administrations
+    _require(adm, "administrations", ("episode", "session", "instrument", "rater"),
+             files["administrations"])
+    responses = _responses_by_admin(data, files["responses"], batch)
+    given_episodes = {e.code for e in batch.episodes}
+    implied: dict[str, EpisodeRecord] = {}
+    for row in _records(adm):
+        where = Where(files["administrations"], int(row[LINE]))
+        try:
+            record = _administration(row, where, responses, adm.columns)
+            ep = record.episode
+            if ep not in given_episodes and all(
+                not _missing(row.get(c)) for c in ("patient", "clinician", "organization")
+            ):
+                imp = EpisodeRecord(
+                    code=ep, patient=_text(row, "patient", required=True),
+                    clinician=_text(row, "clinician", required=True),
+                    organization=_text(row, "organization", required=True), where=where,
+                )
+                first = implied.setdefault(ep, imp)
+                if (first.patient, first.clinician, first.organization) != (
+                    imp.patient, imp.clinician, imp.organization
+                ):
+                    raise _CellError("episode", f"episode {ep!r} has another patient, clinician or "
+                                          f"organization on line {first.where.line}")
+            batch.administrations.append(record)
+        except _CellError as bad:
+            batch.problem(where, bad.field, str(bad))
+    batch.episodes.extend(implied.values())
+    return batch
+
+
+def _episode(r: dict[str, Any], w: Where) -> EpisodeRecord:
+    return EpisodeRecord(
+        code=_text(r, "episode", required=True), patient=_text(r, "patient", required=True),
+        clinician=_text(r, "clinician", required=True),
+        organization=_text(r, "organization", required=True), where=w,
+        treatment=_text(r, "treatment"), format=_text(r, "format") or "individual",
+        diagnosis=_text(r, "diagnosis"), start=_date(r, "start"), end=_date(r, "end"),
+    )
+
+
+def _responses_by_admin(
+    data: TidyData, file: str, batch: ImportBatch
+) -> dict[str, dict[str, Any]]:
+    df = data.responses
+    _require(df, "responses", ("administration_id", "item", "value"), file)
+    out: dict[str, dict[str, Any]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    for row in _records(df):
+        where = Where(file, int(row[LINE]))
+        try:
+            adm = _text(row, "administration_id", required=True)
+            item = _text(row, "item", required=True)
+            value = _number(row.get("value"), "value")
+        except _CellError as bad:
+            batch.problem(where, bad.field, str(bad))
+            continue
+        if (adm, item) in first_line:
+            batch.problem(where, "item", f"item {item!r} of administration {adm} is given "
+                                         f"twice (first on line {first_line[(adm, item)]})")
+            continue
+        first_line[(adm, item)] = where.line
+        out.setdefault(adm, {})[item] = value
+    known = {
+        _text(r, "administration_id") for r in _records(data.administrations)
+    } if "administration_id" in data.administrations.columns else set()
+    for adm in sorted(set(out) - known):
+        line = min(ln for (a, _i), ln in first_line.items() if a == adm)
+        batch.problem(Where(file, line), "administration_id",
+                      f"administration_id {adm} is not in the administrations table")
+    return out
+
+
+def _administration(
+    row: dict[str, Any], where: Where, responses: dict[str, dict[str, Any]], columns: Any
+) -> AdministrationRecord:
+    instrument = _text(row, "instrument", required=True)
+    session_date = _date(row, "date")
+    authored = _datetime(row, "authored_at")
+    if authored is None:
+        if session_date is None:
+            raise _CellError("authored_at", "authored_at and date are both empty; give either")
+        authored = datetime(session_date.year, session_date.month, session_date.day, tzinfo=UTC)
+    answers: dict[str, Any] = {}
+    spec = registry.get(instrument) if instrument in registry else None
+    ref = _text(row, "administration_id")
+    if ref is not None and ref in responses:
+        answers = dict(responses[ref])
+    elif spec is not None:
+        for item_id in spec.item_ids:
+            if item_id in columns:
+                answers[item_id] = _number(row.get(item_id), item_id)
+    if spec is not None and not answers:
+        raise _CellError("responses", "no item responses (give a responses table or item columns "
+                                f"named {spec.item_ids[0]} .. {spec.item_ids[-1]})")
+    expected: dict[str, float] = {}
+    if spec is not None:
+        for scale in ("total", *spec.subscales):
+            if scale in columns:
+                v = _number(row.get(scale), scale)
+                if v is not None:
+                    expected[scale] = v
+    return AdministrationRecord(
+        episode=_text(row, "episode", required=True),
+        session=_integer(row, "session"),
+        instrument=instrument,
+        rater=_text(row, "rater", required=True),
+        authored_at=authored,
+        where=where,
+        responses=answers,
+        idempotency_key=_text(row, "idempotency_key"),
+        version=_text(row, "instrument_version"),
+        target=_text(row, "target"),
+        target_ref=_text(row, "target_ref"),
+        rater_clinician=_text(row, "rater_clinician"),
+        session_date=session_date,
+        expected=expected,
+    )
