@@ -88,7 +88,8 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     pat = st.ep_patient[order]
     staff = st.ep_staff[order]
     T = st.clin_alliance[clin]
-    P = st.pat_alliance[pat]
+    # the patient's contribution: traits plus (per episode) the current severity
+    P = st.pat_alliance[pat] + p.severity_alliance_effect * st.ep_severity[order]
     D = st.ep_dyad[order]
     U = st.ep_unit_alliance[order]
     sec_base = st.ep_secondary[order] + 0.6 * P
@@ -112,12 +113,12 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     staff_warmth = np.where(staff >= 0, st.warmth[np.maximum(staff, 0)], 0.0)
     x_base = (
         p.expectancy_warmth * warmth + p.expectancy_competence * competence
-        + p.staff_expectancy_effect * staff_warmth + 0.25 * motivation
+        + p.staff_expectancy_effect * staff_warmth + p.expectancy_motivation * motivation
         + rng.normal(0.0, 0.5, n)
     )
     x_base[is_int] = (  # the programme, not a clinician's warmth, sets expectations
         p.expectancy_competence * st.programme_quality[st.ep_org[order][is_int]]
-        + 0.25 * motivation[is_int] + rng.normal(0.0, 0.5, is_int.sum())
+        + p.expectancy_motivation * motivation[is_int] + rng.normal(0.0, 0.5, is_int.sum())
     )
     care_gain = np.maximum(0.0, 1.0 + p.low_support_care_gain * (-support))
     spec_by_fmt = np.array([p.mapping("specific_effect")[f] for f in FORMATS])

@@ -273,6 +273,10 @@ def _fis(
     )]
 
 
+def _target_code(target: str) -> int:
+    return -1 if target == "none" else TARGETS.index(target)
+
+
 def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]) -> Measured:
     if not blocks:
         raise InputError(field="schedule", value=(), allowed="at least one instrument")
@@ -308,9 +312,10 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
         "rater": pd.Categorical.from_codes(
             np.concatenate([np.full(len(b.episode), RATERS.index(b.rater), dtype=np.int8)
                             for b in blocks])[perm], categories=list(RATERS)),
+        # "none" (symptom questionnaires) is written as missing: code -1
         "target": pd.Categorical.from_codes(
-            np.concatenate([np.full(len(b.episode), TARGETS.index(b.target), dtype=np.int8)
-                            for b in blocks])[perm], categories=list(TARGETS)),
+            np.concatenate([np.full(len(b.episode), _target_code(b.target), dtype=np.int8)
+                            for b in blocks])[perm], categories=list(TARGETS[:-1])),
     })
     score_cols: list[str] = []
     for b in blocks:

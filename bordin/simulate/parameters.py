@@ -53,7 +53,7 @@ DIAGNOSES: tuple[str, ...] = (
 )
 
 RATERS: tuple[str, ...] = ("patient", "clinician", "observer")
-TARGETS: tuple[str, ...] = ("clinician", "programme", "group", "none")
+TARGETS: tuple[str, ...] = ("clinician", "programme", "group", "staff", "none")
 LATENTS: tuple[str, ...] = (
     "symptoms",
     "anxiety",
@@ -87,8 +87,8 @@ class Schedule:
     rater
         ``"patient"``, ``"clinician"`` or ``"observer"``.
     target
-        What is rated: ``"clinician"``, ``"programme"``, ``"group"`` or ``"none"``
-        (symptom and well-being questionnaires).
+        What is rated: ``"clinician"``, ``"programme"``, ``"group"``, ``"staff"`` or
+        ``"none"`` (symptom and well-being questionnaires; missing in the output).
     sessions
         Which sessions: ``"all"``, ``"first"``, ``"last"``, ``"first_last"``,
         or a tuple of session numbers.
@@ -146,11 +146,11 @@ DEFAULT_SCHEDULE: tuple[Schedule, ...] = (
     Schedule("who5", "wellbeing", "patient", "none", "first_last"),
     Schedule("ceq", "expectancy", "patient", "none", "first"),
     Schedule("wai_sr", "alliance", "patient", "clinician", _ALLIANCE_SESSIONS),
-    Schedule("wai_srt", "alliance", "clinician", "clinician", (3, 4, 8, 12, 16, 20),
+    Schedule("wai_sr_t", "alliance", "clinician", "clinician", (3, 4, 8, 12, 16, 20),
              formats=("individual", "couple_family", "group", "internet")),
-    Schedule("wai_o_s", "alliance", "observer", "clinician", (3, 8),
+    Schedule("wai_sr_o", "alliance", "observer", "clinician", (3, 8),
              formats=("individual",), probability=0.2),
-    Schedule("wai_sr_programme", "programme_alliance", "patient", "programme", "all",
+    Schedule("wai_tech_sf", "programme_alliance", "patient", "programme", "all",
              formats=("internet",)),
     Schedule("srs", "group_alliance", "patient", "group", "all", formats=("group",)),
 )
@@ -373,6 +373,10 @@ class Parameters:
     expectancy_alliance: float = _p(
         0.4, "EXPECTANCY: rise of expectations per unit of the healing alliance (goals/tasks).",
         "paper: 'Feeling cared for ... will increase expectations'",
+    )
+    expectancy_motivation: float = _p(
+        0.25, "EXPECTANCY: rise of expectations per SD of patient motivation.",
+        "paper: remoralisation; 'the patient taking action to solve his/her problems'",
     )
     expectancy_effect: float = _p(
         0.027, "EXPECTANCY: improvement rate per unit of expectations per session.",
@@ -695,6 +699,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # an OQ-like general-distress outcome at baseline and termination, patient WAI early.
     # Generating truth: only the therapist contribution to the alliance heals, so the
     # within-therapist (patient) slope is ~0 and the between-therapist slope is negative.
+    # Patient traits that would confound the within-therapist slope (motivation acting on
+    # expectations and adherence, severity lowering the alliance, social support moderating
+    # CARE) are switched off. Calibrated: total alliance-outcome partial correlation
+    # (controlling baseline) about -.20 against the paper's -.21.
     "baldwin2007": {
         "n_episodes": 331,
         "n_organizations": 1,
@@ -715,11 +723,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "dropout_rupture_effect": 0.0,
         "rupture_harm": 0.0,
         "therapist_alliance_sd": 0.6,
+        "patient_alliance_sd": 0.6,
+        "severity_alliance_effect": 0.0,
         "therapist_rate_sd": 0.0,
-        "care_effect": 0.03,
-        "expectancy_effect": 0.03,
+        "care_effect": 0.035,
+        "expectancy_effect": 0.035,
         "expectancy_warmth": 0.0,
         "expectancy_competence": 0.0,
+        "expectancy_motivation": 0.0,
+        "adherence_motivation": 0.0,
+        "low_support_care_gain": 0.0,
         "staff_expectancy_effect": 0.0,
         "fixed_sessions": 8,
         "administration_missing_rate": 0.0,
