@@ -28,7 +28,14 @@ EXIT_FAILURE = 3
 def _register() -> None:
     # One import per command module; each adds its commands to `app`.
     # Keep this list sorted.
-    from bordin.cli import version  # noqa: F401
+    from bordin.cli import (
+        demo,  # noqa: F401
+        exchange,  # noqa: F401
+        instruments,  # noqa: F401
+        simulate,  # noqa: F401
+        store,  # noqa: F401
+        version,  # noqa: F401
+    )
 
 
 @app.callback()
