@@ -137,8 +137,8 @@ class InstrumentRegistry:
             ``field="instrument"`` for an unknown id, listing the known ones.
         """
         specs = self._load()
-        key = str(instrument).strip().lower().replace("-", "_")
-        if key not in specs:
+        key = _canonical(instrument, specs)
+        if key is None:
             raise InputError(
                 field="instrument", value=instrument, allowed=f"one of {', '.join(sorted(specs))}"
             )
@@ -154,13 +154,25 @@ class InstrumentRegistry:
         return sorted(self._load())
 
     def __contains__(self, instrument: object) -> bool:
-        return str(instrument).lower().replace("-", "_") in self._load()
+        return _canonical(instrument, self._load()) is not None
 
     def __iter__(self) -> Iterator[InstrumentSpec]:
         return iter(self.all())
 
     def __len__(self) -> int:
         return len(self._load())
+
+
+def _canonical(instrument: object, specs: dict[str, InstrumentSpec]) -> str | None:
+    """The id matching ``instrument`` ignoring case, hyphens and underscores ("PHQ-9")."""
+    def squash(text: str) -> str:
+        return text.strip().lower().replace("-", "").replace("_", "")
+
+    wanted = squash(str(instrument))
+    for sid in specs:
+        if squash(sid) == wanted:
+            return sid
+    return None
 
 
 registry = InstrumentRegistry()
