@@ -1,0 +1,1 @@
+"""Alerts: acknowledging them with optimistic concurrency."""

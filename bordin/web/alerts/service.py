@@ -1,0 +1,47 @@
+"""Acknowledging an alert: a stale version is a conflict, never a silent overwrite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bordin.errors import ConflictError
+from bordin.store.models.alerts import Alert
+from bordin.store.models.auth import User
+from bordin.web.auth import policy
+from bordin.web.auth.sessions import now
+
+__all__ = ["acknowledge", "alert_dict"]
+
+
+def alert_dict(a: Alert) -> dict[str, Any]:
+    """The JSON form of an alert."""
+    return {"id": a.id, "kind": a.kind, "rule": a.rule, "severity": a.severity,
+            "pathway": a.pathway, "state": a.state, "evidence": a.evidence or {},
+            "suggestions": a.suggestions or [], "created_at": a.created_at,
+            "acknowledged_at": a.acknowledged_at, "version": a.version}
+
+
+def acknowledge(db: Session, *, user: User, alert_id: int, version: int) -> Alert:
+    """Mark an open alert acknowledged if ``version`` is still current (else ConflictError).
+
+    The caller commits. Two clinicians acknowledging at once: one succeeds, the
+    other gets :class:`ConflictError` (the version column guards the UPDATE too).
+    """
+    alert = policy.load_alert(db, user=user, alert_id=alert_id)
+    if alert.version != version:
+        raise ConflictError(f"alert {alert_id} changed meanwhile (version {alert.version}, "
+                            f"you sent {version}); reload and try again")
+    if alert.state != "open":
+        raise ConflictError(f"alert {alert_id} is already {alert.state}")
+    alert.state = "acknowledged"
+    alert.acknowledged_at = now()
+    alert.acknowledged_by_id = user.clinician_id
+    try:
+        db.flush()
+    except StaleDataError as exc:
+        db.rollback()
+        raise ConflictError(f"alert {alert_id} changed meanwhile; reload and try again") from exc
+    return alert

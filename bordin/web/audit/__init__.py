@@ -1,0 +1,1 @@
+"""The audit trail: recording events on the hash chain and verifying it."""

@@ -1,0 +1,131 @@
+"""Append to and verify the hash-chained audit log.
+
+Every event is ``hash = SHA-256(prev_hash || canonical JSON of the row)``, with
+consecutive ``seq`` numbers. :func:`append` first *updates* the one-row
+``audit_head`` table, which takes the write lock (SQLite) or the row lock
+(PostgreSQL) so that concurrent writers extend the chain in turn; the event is
+then part of the caller's transaction and commits or rolls back with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from bordin.store.base import utcnow
+from bordin.store.models.audit import GENESIS_HASH, AuditEvent, AuditHead
+
+__all__ = ["VerifyResult", "append", "event_hash", "verify"]
+
+_FIELDS = ("seq", "at", "actor_kind", "actor_id", "action", "outcome", "resource_type",
+           "resource_id", "patient_id", "route", "request_id", "client", "detail")
+
+
+def _canonical(values: dict[str, Any]) -> bytes:
+    at = values["at"]
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    row = [values[f] for f in _FIELDS]
+    row[1] = at.astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def event_hash(*, prev_hash: str, values: dict[str, Any]) -> str:
+    """Return the chain hash of a row with ``values`` following ``prev_hash``."""
+    return hashlib.sha256(prev_hash.encode("ascii") + b"|" + _canonical(values)).hexdigest()
+
+
+def append(
+    db: Session,
+    *,
+    actor_kind: str,
+    action: str,
+    outcome: str,
+    actor_id: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    patient_id: int | None = None,
+    route: str | None = None,
+    request_id: str | None = None,
+    client: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Add one event to the chain inside ``db``'s transaction; return its ``seq``.
+
+    ``detail`` must hold identifiers and codes only, never patient answers or names.
+    """
+    # Write first: this takes the lock that orders concurrent writers.
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    seq, prev = db.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    values: dict[str, Any] = {
+        "seq": seq, "at": utcnow(), "actor_kind": actor_kind, "actor_id": actor_id,
+        "action": action, "outcome": outcome, "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "patient_id": patient_id, "route": route, "request_id": request_id,
+        "client": client, "detail": detail,
+    }
+    digest = event_hash(prev_hash=prev, values=values)
+    db.execute(insert(AuditEvent).values(**values, prev_hash=prev, hash=digest))
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    return int(seq)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    ok
+        Whether the whole chain is intact.
+    checked
+        Rows read.
+    first_bad_seq
+        ``seq`` of the first row whose hash, link or number is wrong (``None`` if ok).
+    reason
+        What is wrong with that row.
+    """
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "first_bad_seq": self.first_bad_seq,
+                "reason": self.reason}
+
+
+def verify(db: Session, *, batch: int = 5000) -> VerifyResult:
+    """Walk the chain in ``seq`` order and report the first broken row."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    checked = 0
+    cols = [getattr(AuditEvent, f) for f in _FIELDS] + [AuditEvent.prev_hash, AuditEvent.hash]
+    stmt = select(*cols).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for row in db.execute(stmt):
+        checked += 1
+        values = dict(zip(_FIELDS, row[: len(_FIELDS)], strict=True))
+        seq = int(values["seq"])
+        if seq != expected_seq:
+            return VerifyResult(False, checked, seq,
+                                f"expected seq {expected_seq}: rows are missing before it")
+        if row.prev_hash != prev:
+            return VerifyResult(False, checked, seq, "prev_hash does not match the previous row")
+        if event_hash(prev_hash=prev, values=values) != row.hash:
+            return VerifyResult(False, checked, seq, "the row's content does not match its hash")
+        prev = row.hash
+        expected_seq += 1
+    head = db.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+    if head is not None and (int(head.seq) != expected_seq - 1 or head.hash != prev):
+        return VerifyResult(False, checked, expected_seq,
+                            f"the head says {head.seq} rows: rows after {expected_seq - 1} "
+                            "were removed")
+    return VerifyResult(True, checked)
+

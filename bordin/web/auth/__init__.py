@@ -1,0 +1,1 @@
+"""Authentication (passwords, sessions, CSRF, throttling) and authorization (the policy)."""

@@ -1,0 +1,238 @@
+"""Questionnaire links, schedules and the patient's submission.
+
+A link's token is ``secrets.token_urlsafe(32)`` (256 bits from the OS CSPRNG, not
+a UUID: ASVS 11.5.1); only its SHA-256 is stored. A submission is one
+transaction: every administration of the link, the link marked used and the
+audit event commit together or not at all. The form carries an idempotency key
+made when it was shown; a browser that retries the same POST gets the same
+confirmation (the store returns the administrations already saved under that
+key), and a second, different submission through a used link is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bordin.errors import BordinError, InputError
+from bordin.instruments import registry
+from bordin.instruments.spec import InstrumentSpec
+from bordin.store.models.core import Administration, Episode, Score
+from bordin.store.models.links import ClinicSettings, QuestionnaireLink, QuestionnaireSchedule
+from bordin.store.submit import submit_administration
+from bordin.web.auth.sessions import hash_token, now
+
+__all__ = ["DEFAULT_INSTRUMENTS", "LinkState", "create_link", "due_instruments", "find_link",
+           "patient_results", "schedules_of", "set_schedule", "submit_link"]
+
+DEFAULT_INSTRUMENTS = ("wai_sr", "phq9")
+MAX_SESSION = 1000
+
+
+@dataclass
+class LinkState:
+    """A looked-up link: ``status`` is ``ok``, ``used``, ``expired`` or ``unknown``."""
+
+    status: str
+    link: QuestionnaireLink | None = None
+
+
+def _patient_instruments() -> list[str]:
+    return [s.id for s in registry.all() if "patient" in s.raters]
+
+
+def _spec(instrument_id: str) -> InstrumentSpec:
+    spec = registry.get(instrument_id)
+    if "patient" not in spec.raters:
+        raise InputError(field="instrument", value=instrument_id,
+                         allowed="an instrument rated by the patient: "
+                         + ", ".join(_patient_instruments()))
+    return spec
+
+
+def schedules_of(db: Session, *, episode_id: int) -> list[QuestionnaireSchedule]:
+    """The episode's schedules, by instrument."""
+    return list(db.scalars(select(QuestionnaireSchedule)
+                           .where(QuestionnaireSchedule.episode_id == episode_id)
+                           .order_by(QuestionnaireSchedule.instrument_id)))
+
+
+def set_schedule(db: Session, *, episode_id: int, instrument_id: str,
+                 sessions: list[int], every: int | None) -> QuestionnaireSchedule | None:
+    """Give ``instrument_id`` at ``sessions`` and/or every ``every`` sessions.
+
+    Both empty removes the instrument from the schedule.
+    """
+    _spec(instrument_id)
+    bad = [s for s in sessions if not (isinstance(s, int) and 0 <= s <= MAX_SESSION)]
+    if bad:
+        raise InputError(field="sessions", value=bad[0],
+                         allowed=f"session numbers from 0 to {MAX_SESSION}")
+    if every is not None and not 1 <= every <= 52:
+        raise InputError(field="every", value=every, allowed="an integer from 1 to 52, or empty")
+    row = db.scalar(select(QuestionnaireSchedule).where(
+        QuestionnaireSchedule.episode_id == episode_id,
+        QuestionnaireSchedule.instrument_id == instrument_id,
+        QuestionnaireSchedule.rater == "patient"))
+    if not sessions and every is None:
+        if row is not None:
+            db.delete(row)
+        return None
+    if row is None:
+        row = QuestionnaireSchedule(episode_id=episode_id, instrument_id=instrument_id,
+                                    rater="patient")
+        db.add(row)
+    row.sessions = sorted(set(sessions))
+    row.every = every
+    db.flush()
+    return row
+
+
+def due_instruments(db: Session, *, episode_id: int, session_number: int) -> list[str]:
+    """Instruments scheduled for a session (the defaults when the episode has no schedule)."""
+    rows = schedules_of(db, episode_id=episode_id)
+    if not rows:
+        return [i for i in DEFAULT_INSTRUMENTS if i in registry.ids()]
+    return [r.instrument_id for r in rows
+            if session_number in (r.sessions or [])
+            or (r.every and session_number >= 1 and (session_number - 1) % r.every == 0)]
+
+
+def create_link(db: Session, *, episode: Episode, session_number: int,
+                instruments: list[str] | None, created_by_id: int | None,
+                ttl_hours: int) -> tuple[str, QuestionnaireLink]:
+    """Make a single-use link; return the token (shown once) and the row. Caller commits."""
+    if not 0 <= session_number <= MAX_SESSION:
+        raise InputError(field="session_number", value=session_number,
+                         allowed=f"an integer from 0 to {MAX_SESSION}")
+    chosen = instruments or due_instruments(db, episode_id=episode.id,
+                                            session_number=session_number)
+    if not chosen:
+        raise InputError(field="instruments", value=[],
+                         allowed="at least one instrument (none is scheduled for this session)")
+    for i in chosen:
+        _spec(i)
+    token = secrets.token_urlsafe(32)
+    link = QuestionnaireLink(token_hash=hash_token(token), episode_id=episode.id,
+                             session_number=session_number, instruments=list(dict.fromkeys(chosen)),
+                             created_by_id=created_by_id, created_at=now(),
+                             expires_at=now() + timedelta(hours=ttl_hours))
+    db.add(link)
+    db.flush()
+    return token, link
+
+
+def find_link(db: Session, *, token: str, lock: bool = False) -> LinkState:
+    """Look a token up; ``lock`` takes a row lock (PostgreSQL) for the submission."""
+    if not token or len(token) > 100:
+        return LinkState("unknown")
+    stmt = select(QuestionnaireLink).where(QuestionnaireLink.token_hash == hash_token(token))
+    if lock and db.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    link = db.scalar(stmt)
+    if link is None:
+        return LinkState("unknown")
+    if link.used_at is not None:
+        return LinkState("used", link)
+    if now() >= link.expires_at:
+        return LinkState("expired", link)
+    return LinkState("ok", link)
+
+
+def form_spec(link: QuestionnaireLink) -> list[dict[str, Any]]:
+    """The instruments of a link with their items, scale and anchors (no licensed wording)."""
+    out = []
+    for inst in link.instruments:
+        spec = registry.get(inst)
+        try:
+            wording = spec.wording()
+        except BordinError:
+            wording = {}
+        out.append({
+            "id": spec.id, "name": spec.name, "kind": spec.kind,
+            "items": [{"id": it.id, "text": wording.get(it.id) or it.label,
+                       "min": it.scale.min, "max": it.scale.max, "step": it.scale.step,
+                       "anchors": {int(k): v for k, v in it.scale.anchors.items()}}
+                      for it in spec.items],
+        })
+    return out
+
+
+def _choices(item: dict[str, Any]) -> list[tuple[int, str]]:
+    lo, hi = int(item["min"]), int(item["max"])
+    return [(v, item["anchors"].get(v, "")) for v in range(lo, hi + 1)]
+
+
+def parse_answers(link: QuestionnaireLink, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Answers per instrument from flat form fields ``<instrument>.<item>`` or nested JSON."""
+    out: dict[str, dict[str, Any]] = {i: {} for i in link.instruments}
+    for key, value in raw.items():
+        if isinstance(value, dict) and key in out:
+            out[key].update(value)
+            continue
+        inst, _, item = str(key).partition(".")
+        if inst in out and item:
+            if value in ("", None):
+                out[inst][item] = None
+                continue
+            try:
+                out[inst][item] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise InputError(field=f"{inst}.{item}", value=value,
+                                 allowed="a number on the item's scale") from exc
+    unknown = [k for k in raw if isinstance(raw[k], dict) and k not in out]
+    if unknown:
+        raise InputError(field="answers", value=unknown[0],
+                         allowed="instruments of this link: " + ", ".join(link.instruments))
+    return out
+
+
+def submit_link(db: Session, *, link: QuestionnaireLink, key: str,
+                answers: dict[str, dict[str, Any]]) -> list[Administration]:
+    """Store every instrument of the link once and mark the link used; caller commits."""
+    if not key or len(key) > 64:
+        raise InputError(field="idempotency_key", value=key, allowed="1 to 64 characters")
+    when = now()
+    adms = []
+    for inst in link.instruments:
+        adms.append(submit_administration(
+            db, episode_id=link.episode_id, session_number=link.session_number,
+            instrument_id=inst, rater="patient", target=None,
+            responses=answers.get(inst, {}), authored_at=when,
+            idempotency_key=f"link{link.id}:{key}:{inst}", commit=False))
+    link.used_at = when
+    link.used_key = key
+    db.flush()
+    return adms
+
+
+def replayed(db: Session, *, link: QuestionnaireLink) -> list[Administration]:
+    """The administrations stored by a used link (for a retried submission)."""
+    prefix = f"link{link.id}:{link.used_key}:"
+    return list(db.scalars(select(Administration).where(
+        Administration.idempotency_key.in_([prefix + i for i in link.instruments]))))
+
+
+def patient_results(db: Session, *, episode: Episode,
+                    adms: list[Administration]) -> list[dict[str, Any]] | None:
+    """Totals and bands to show the patient, if the clinic lets patients see results."""
+    settings = db.get(ClinicSettings, episode.organization_id)
+    if settings is None or not settings.patients_see_results:
+        return None
+    ids = [a.id for a in adms]
+    rows = db.execute(select(Administration.instrument_id, Score.value, Score.band)
+                      .join(Score, Score.administration_id == Administration.id)
+                      .where(Administration.id.in_(ids), Score.scale == "total")).all()
+    return [{"instrument": registry.get(r[0]).name, "total": r[1], "band": r[2]} for r in rows]
+
+
+def clinic_settings(db: Session, *, organization_id: int) -> ClinicSettings:
+    """The organisation's settings (defaults when none are stored)."""
+    row = db.get(ClinicSettings, organization_id)
+    return row or ClinicSettings(organization_id=organization_id, patients_see_results=False,
+                                 link_ttl_hours=168, updated_at=datetime.min)

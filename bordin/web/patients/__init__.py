@@ -1,0 +1,1 @@
+"""Clinician views: the caseload ordered by attention, and one episode's course."""

@@ -1,0 +1,73 @@
+"""Settings of the web app, read from ``BORDIN_*`` environment variables.
+
+A default secret is refused outside development: :class:`WebSettings` raises
+:class:`~bordin.errors.InputError` when ``env`` is not ``development`` and the
+secret is still the placeholder (the full-stack-fastapi-template rule).
+``bordin serve`` creates a random per-installation secret file when none is set.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bordin.errors import InputError
+
+__all__ = ["DEFAULT_SECRET", "WebSettings"]
+
+DEFAULT_SECRET = "change-me"
+
+
+class WebSettings(BaseSettings):
+    """Everything the web app can be configured with.
+
+    Attributes
+    ----------
+    env
+        ``development`` (default secret and plain-HTTP cookies allowed), ``test`` or
+        ``production``.
+    secret_key
+        Keys CSRF tokens of anonymous forms and the pseudonyms of research exports.
+    database_url
+        SQLAlchemy URL; empty means the embedded SQLite file of ``bordin.store``.
+    session_idle_minutes, session_absolute_hours
+        A session ends after this much inactivity, and in any case after this long.
+    login_max_failures, login_window_minutes
+        More failed logins than this for one username (or ten times this from one
+        client) within the window refuse further attempts until the window passes.
+    link_ttl_hours
+        Default lifetime of a patient questionnaire link.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BORDIN_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "production"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    database_url: str = ""
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = 10
+    login_window_minutes: int = 15
+    link_ttl_hours: int = 168
+    cookie_secure: bool | None = None
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> WebSettings:
+        secret = self.secret_key.get_secret_value()
+        if self.env != "development" and (secret == DEFAULT_SECRET or len(secret) < 32):
+            raise InputError(
+                field="BORDIN_SECRET_KEY",
+                value="<default or shorter than 32 characters>",
+                allowed="a random secret of at least 32 characters outside development "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')",
+            )
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the ``Secure`` flag (off only in development and tests)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env == "production"

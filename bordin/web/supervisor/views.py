@@ -1,0 +1,5 @@
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    return []
