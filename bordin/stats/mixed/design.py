@@ -1,0 +1,180 @@
+"""The nesting structure of a model: which cells belong to which group at every level.
+
+Random-effects terms are ordered from the innermost (most groups) to the outermost. The
+estimator needs every term's groups to nest in the next term's groups; crossed
+(non-nested) grouping factors are refused here with an :class:`~bordin.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bordin.engines import GroupedCrossproducts, ModelSpec
+from bordin.errors import InputError, StatisticalWarning
+
+__all__ = ["Design", "Level", "build_design"]
+
+
+@dataclass
+class Level:
+    """One random-effects term after sorting.
+
+    Attributes
+    ----------
+    name
+        Grouping factor name (``"clinic:therapist"``).
+    z
+        Indices of the term's columns in ``W``.
+    terms
+        Names of the term's columns (``["Intercept", "session"]``).
+    starts
+        ``np.add.reduceat`` offsets that sum the previous level's nodes into this level's
+        nodes (``None`` for the innermost level, whose nodes are the cells).
+    labels
+        One label per node, in node order.
+    keys
+        Grouping-variable values per node.
+    node_of_cell
+        Node index of every cell (cells in sorted order).
+    """
+
+    name: str
+    z: np.ndarray
+    terms: list[str]
+    starts: np.ndarray | None
+    labels: list[str]
+    keys: pd.DataFrame
+    node_of_cell: np.ndarray
+
+    @property
+    def q(self) -> int:
+        """Number of random effects per group."""
+        return len(self.z)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of groups."""
+        return len(self.labels)
+
+
+@dataclass
+class Design:
+    """Sorted cells and levels ready for the profiled likelihood."""
+
+    crossprod: np.ndarray
+    counts: np.ndarray
+    levels: list[Level]
+    p: int
+    n: int
+    fixed_names: list[str]
+    stats: GroupedCrossproducts
+    term_order: list[int]
+
+
+def _labels(keys: pd.DataFrame) -> list[str]:
+    cols = [keys[c].astype(str) for c in keys.columns]
+    out = cols[0]
+    for c in cols[1:]:
+        out = out + ":" + c
+    return out.tolist()
+
+
+def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
+    """Order the random terms, check the nesting and sort the cells.
+
+    Raises
+    ------
+    InputError
+        For crossed grouping factors, a grouping factor with fewer than two groups, or
+        more random effects than observations.
+    """
+    keys = stats.keys
+    n_cells = len(keys)
+    node_ids: list[np.ndarray] = []
+    n_nodes: list[int] = []
+    for part in spec.random:
+        sub = keys[list(part.grouping)]
+        ids = sub.groupby(list(part.grouping), sort=True, observed=True).ngroup().to_numpy()
+        node_ids.append(ids)
+        n_nodes.append(int(ids.max()) + 1 if n_cells else 0)
+    order = sorted(range(len(spec.random)), key=lambda k: -n_nodes[k])
+    n = stats.nobs
+    for k in order:
+        part = spec.random[k]
+        if n_nodes[k] < 2:
+            raise InputError(field=part.name, value=f"{n_nodes[k]} group(s)",
+                             allowed="a grouping factor with at least 2 groups")
+        if n_nodes[k] >= n:
+            raise InputError(field=part.name, value=f"{n_nodes[k]} groups for {n} observations",
+                             allowed="fewer groups than observations")
+        if n_nodes[k] < 5:
+            warnings.warn(
+                f"grouping factor {part.name} has only {n_nodes[k]} groups; its variance is "
+                "poorly estimated", StatisticalWarning, stacklevel=3)
+    # nesting: every node of a finer level lies in exactly one node of the next level,
+    # and the finest level's nodes are the cells
+    finest = order[0]
+    if n_nodes[finest] != n_cells:
+        other = next(
+            (spec.random[k].name for k in order[1:]
+             if len(np.unique(node_ids[finest] * n_cells + node_ids[k])) > n_nodes[finest]),
+            "the other grouping variables")
+        raise InputError(
+            field=spec.random[finest].name, value="crossed with " + other,
+            allowed=("grouping factors nested in one another (each group of an inner level "
+                     "inside exactly one group of the next level); crossed designs are not "
+                     "supported — use globally unique ids or a/b nesting if the groups are "
+                     "in fact nested"),
+        )
+    for fine, coarse in itertools.pairwise(order):
+        pairs = np.unique(node_ids[fine].astype(np.int64) * (n_nodes[coarse] + 1)
+                          + node_ids[coarse])
+        if len(pairs) != n_nodes[fine]:
+            raise InputError(
+                field=spec.random[fine].name,
+                value=f"crossed with {spec.random[coarse].name}",
+                allowed=("grouping factors nested in one another (each "
+                         f"{spec.random[fine].name} group inside exactly one "
+                         f"{spec.random[coarse].name} group); crossed designs are not "
+                         "supported"),
+            )
+    # sort cells: outermost level first, then inward
+    sort_keys = tuple(node_ids[k] for k in order)  # lexsort: last key is primary
+    perm = np.lexsort(sort_keys)
+    levels: list[Level] = []
+    prev_runs = np.arange(n_cells)  # representative cell (sorted position) of each node
+    for rank, k in enumerate(order):
+        part = spec.random[k]
+        ids_sorted = node_ids[k][perm]
+        if rank == 0:
+            starts = None
+            runs = np.arange(n_cells)
+        else:
+            seq = ids_sorted[prev_runs]
+            change = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+            starts = change
+            runs = prev_runs[change]
+        # renumber nodes in sorted order
+        change_cells = np.r_[True, ids_sorted[1:] != ids_sorted[:-1]]
+        node_of_cell = np.cumsum(change_cells) - 1
+        lkeys = keys.iloc[perm[runs]][list(part.grouping)].reset_index(drop=True)
+        levels.append(Level(
+            name=part.name, z=np.asarray(stats.z_columns[k], dtype=np.intp),
+            terms=list(stats.z_names[k]), starts=starts, labels=_labels(lkeys),
+            keys=lkeys, node_of_cell=node_of_cell,
+        ))
+        prev_runs = runs
+    n_re = sum(lv.q * lv.n_nodes for lv in levels)
+    if n_re >= n:
+        raise InputError(field="formula", value=f"{n_re} random effects for {n} observations",
+                         allowed="fewer random effects than observations")
+    return Design(
+        crossprod=np.ascontiguousarray(stats.crossprod[perm]),
+        counts=stats.counts[perm], levels=levels, p=stats.p, n=n,
+        fixed_names=list(stats.fixed_names), stats=stats, term_order=order,
+    )

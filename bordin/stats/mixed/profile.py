@@ -1,0 +1,255 @@
+"""The profiled (restricted) log-likelihood of a nested linear mixed model.
+
+Notation follows lme4 (Bates et al. 2015, *J. Stat. Softw.* 67(1)): random effects
+``b = Λθ u`` with ``u ~ N(0, σ² I)``, so that ``V = σ² (I + Z Λ Λ' Z')``.
+
+For nested designs the marginal covariance is block diagonal at every level, and the
+quantities the profiled criterion needs — ``log|V/σ²|``, ``X'V⁻¹X``, ``X'V⁻¹y`` and
+``y'V⁻¹y`` — follow from per-group cross-products ``A_g = W_g'W_g`` of
+``W = [X, Z_extra, y]`` by absorbing one level at a time (Woodbury identity)::
+
+    M_g   = I + Λ' A_g[z, z] Λ
+    A_g  <- A_g - A_g[:, z] Λ M_g⁻¹ Λ' A_g[z, :]
+    log|V/σ²| += log|M_g|
+
+then summing the reduced blocks of the children into each parent group and repeating
+with the parent's random effects. Every step is batched over groups with numpy
+(stacked ``(G, q, q)`` matrices, ``np.add.reduceat``), so an evaluation costs
+``O(G m² q)`` and nothing depends on the number of rows.
+
+This is written by hand rather than through a sparse-matrix library because the
+nested block structure makes the dense per-group algebra both exact and far faster
+than a general sparse Cholesky.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bordin.stats.mixed.design import Design
+
+__all__ = ["Evaluation", "Profile"]
+
+LOG2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass
+class Evaluation:
+    """Everything at one value of θ."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    r2: float
+    logdet: float
+    ld_rx2: float
+    xtvx: np.ndarray
+    xtvx_inv: np.ndarray
+
+
+class Profile:
+    """Profiled deviance of a :class:`~bordin.stats.mixed.design.Design` as a function of θ."""
+
+    def __init__(self, design: Design) -> None:
+        self.design = design
+        self.A0 = design.crossprod
+        self.levels = design.levels
+        self.p = design.p
+        self.n = design.n
+        self.m = self.A0.shape[1]
+        self.slices: list[slice] = []
+        self.tril: list[tuple[np.ndarray, np.ndarray]] = []
+        lower: list[float] = []
+        start = 0
+        for lev in self.levels:
+            rows, cols = [], []
+            for j in range(lev.q):
+                for i in range(j, lev.q):
+                    rows.append(i)
+                    cols.append(j)
+                    lower.append(0.0 if i == j else -np.inf)
+            self.tril.append((np.array(rows), np.array(cols)))
+            self.slices.append(slice(start, start + len(rows)))
+            start += len(rows)
+        self.n_theta = start
+        self.lower = np.array(lower)
+        self.parents: list[np.ndarray | None] = []
+        for k in range(len(self.levels) - 1):
+            nxt = self.levels[k + 1]
+            g_k = self.levels[k].n_nodes
+            if nxt.starts is None:
+                self.parents.append(np.arange(g_k))
+            else:
+                sizes = np.diff(np.r_[nxt.starts, g_k])
+                self.parents.append(np.repeat(np.arange(nxt.n_nodes), sizes))
+        self.parents.append(None)
+
+    # -- parameters -------------------------------------------------------------------
+    def theta0(self) -> np.ndarray:
+        """lme4's starting value: identity relative factors."""
+        th = np.zeros(self.n_theta)
+        for sl, (rows, cols) in zip(self.slices, self.tril, strict=True):
+            th[sl] = (rows == cols).astype(float)
+        return th
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The relative covariance factors Λ_k (lower triangular ``q × q``)."""
+        out = []
+        for lev, sl, (rows, cols) in zip(self.levels, self.slices, self.tril, strict=True):
+            lam = np.zeros((lev.q, lev.q))
+            lam[rows, cols] = theta[sl]
+            out.append(lam)
+        return out
+
+    # -- the reduction ----------------------------------------------------------------
+    def reduce(
+        self, theta: np.ndarray, *, keep: bool = False
+    ) -> tuple[np.ndarray, float, list[np.ndarray]]:
+        """Absorb all levels; return ``(W'V⁻¹W · σ², log|V/σ²|, per-level blocks)``."""
+        lams = self.lambdas(theta)
+        A = self.A0
+        logdet = 0.0
+        kept: list[np.ndarray] = []
+        last = len(self.levels) - 1
+        for k, lev in enumerate(self.levels):
+            if lev.starts is not None:
+                A = np.add.reduceat(A, lev.starts, axis=0)
+            if keep:
+                kept.append(A)
+            lam = lams[k]
+            z = lev.z
+            if lev.q == 1:
+                l2 = lam[0, 0] ** 2
+                v = A[:, :, z[0]]
+                M = 1.0 + l2 * v[:, z[0]]
+                logdet += float(np.log(M).sum())
+                w = l2 / M
+                if k == last:
+                    return A.sum(axis=0) - (v * w[:, None]).T @ v, logdet, kept
+                A = A - w[:, None, None] * (v[:, :, None] * v[:, None, :])
+            else:
+                B = A[:, :, z] @ lam
+                M = np.eye(lev.q) + lam.T @ B[:, z, :]
+                M = 0.5 * (M + np.swapaxes(M, 1, 2))
+                L = np.linalg.cholesky(M)
+                logdet += 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+                C = np.linalg.solve(M, np.swapaxes(B, 1, 2))
+                if k == last:
+                    return A.sum(axis=0) - np.tensordot(B, C, axes=([0, 2], [0, 1])), logdet, kept
+                A = A - B @ C
+        raise AssertionError("unreachable: a design has at least one level")
+
+    def evaluate(self, theta: np.ndarray) -> Evaluation | None:
+        """β̂(θ), the penalised residual sum of squares and the log-determinants.
+
+        Returns ``None`` where the fixed-effects cross-product is not positive definite.
+        """
+        A, logdet, _ = self.reduce(theta)
+        p = self.p
+        xtvx = 0.5 * (A[:p, :p] + A[:p, :p].T)
+        try:
+            R = np.linalg.cholesky(xtvx)
+        except np.linalg.LinAlgError:
+            return None
+        xtvy = A[:p, -1]
+        Rinv = np.linalg.inv(R)
+        inv = Rinv.T @ Rinv
+        beta = inv @ xtvy
+        r2 = float(A[-1, -1] - beta @ xtvy)
+        ld_rx2 = 2.0 * float(np.log(np.diag(R)).sum())
+        return Evaluation(theta=np.asarray(theta, dtype=float), beta=beta, r2=r2,
+                          logdet=logdet, ld_rx2=ld_rx2, xtvx=xtvx, xtvx_inv=inv)
+
+    def criterion(self, theta: np.ndarray, *, reml: bool) -> float:
+        """The profiled deviance (ML) or REML criterion, as lme4 reports them."""
+        ev = self.evaluate(theta)
+        if ev is None or not ev.r2 > 0.0:
+            return float("inf")
+        return self.criterion_from(ev, reml=reml)
+
+    def criterion_from(self, ev: Evaluation, *, reml: bool) -> float:
+        """Criterion from an :class:`Evaluation`."""
+        n, p = self.n, self.p
+        if reml:
+            nr = n - p
+            return ev.logdet + ev.ld_rx2 + nr * (1.0 + LOG2PI + np.log(ev.r2 / nr))
+        return ev.logdet + n * (1.0 + LOG2PI + np.log(ev.r2 / n))
+
+    def deviance_vp(self, varpar: np.ndarray, *, reml: bool) -> float:
+        """Deviance as a function of ``(θ, σ)`` (not profiled), as lmerTest differentiates it."""
+        theta, sigma = varpar[:-1], float(varpar[-1])
+        ev = self.evaluate(theta)
+        if ev is None:
+            return float("nan")
+        s2 = sigma * sigma
+        dev = ev.logdet + ev.r2 / s2 + self.n * (LOG2PI + np.log(s2))
+        if reml:
+            dev += ev.ld_rx2 - self.p * (LOG2PI + np.log(s2))
+        return float(dev)
+
+    def vcov_vp(self, varpar: np.ndarray) -> np.ndarray:
+        """``cov(β̂) = σ² (X'V⁻¹X)⁻¹`` as a function of ``(θ, σ)``."""
+        ev = self.evaluate(varpar[:-1])
+        if ev is None:
+            return np.full((self.p, self.p), np.nan)
+        return float(varpar[-1]) ** 2 * ev.xtvx_inv
+
+    # -- conditional modes --------------------------------------------------------------
+    def conditional_modes(
+        self, theta: np.ndarray, beta: np.ndarray, sigma2: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """BLUPs and their conditional covariances for every level.
+
+        Returns, per level, ``(b, V)`` with ``b`` of shape ``(G, q)`` and ``V`` of shape
+        ``(G, q, q)``: the mean and covariance of the random effects given the data, at
+        the estimated θ and β (as ``ranef(condVar = TRUE)`` in lme4). Computed top-down:
+        the outermost level first, then each inner level conditional on its ancestors.
+        """
+        _, _, blocks = self.reduce(theta, keep=True)
+        lams = self.lambdas(theta)
+        c = np.zeros(self.m)
+        c[: self.p] = -beta
+        c[-1] = 1.0
+        K = len(self.levels)
+        out: list[tuple[np.ndarray, np.ndarray]] = [None] * K  # type: ignore[list-item]
+        S_next: np.ndarray | None = None
+        b_next: np.ndarray | None = None
+        z_next: np.ndarray | None = None
+        for k in reversed(range(K)):
+            A = blocks[k]
+            lev = self.levels[k]
+            lam = lams[k]
+            z = lev.z
+            q = lev.q
+            Azz = A[:, z][:, :, z]
+            M = np.eye(q) + lam.T @ Azz @ lam
+            Minv = np.linalg.inv(M)
+            V = lam @ Minv @ lam.T  # (G,q,q)
+            rho = A[:, z, :] @ c  # (G,q)
+            if k < K - 1:
+                assert S_next is not None and b_next is not None and z_next is not None
+                par = self.parents[k]
+                Azh = A[:, z][:, :, z_next]  # (G,q,Q)
+                bh = b_next[par]
+                rho = rho - np.einsum("gij,gj->gi", Azh, bh)
+                Sh = S_next[par]
+                F = V @ Azh
+                Vb = V + F @ Sh @ np.swapaxes(F, 1, 2)
+                cov = -(F @ Sh)
+                top = np.concatenate([Vb, cov], axis=2)
+                bottom = np.concatenate([np.swapaxes(cov, 1, 2), Sh], axis=2)
+                S_k = np.concatenate([top, bottom], axis=1)
+            else:
+                Vb = V
+                S_k = V
+            b = np.einsum("gij,gj->gi", V, rho)
+            out[k] = (b, sigma2 * Vb)
+            if k < K - 1:
+                b_next = np.concatenate([b, b_next[self.parents[k]]], axis=1)  # type: ignore[index]
+                z_next = np.concatenate([z, z_next])  # type: ignore[list-item]
+            else:
+                b_next = b
+                z_next = z.copy()
+            S_next = S_k
+        return out

@@ -1,0 +1,405 @@
+"""The fitted model: estimates, inference, random effects, predictions, reports."""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bordin.errors import InputError
+from bordin.stats.mixed.design import Design, Level
+from bordin.stats.mixed.profile import Profile
+from bordin.stats.mixed.satterthwaite import hessian, jacobian, satterthwaite_df
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bordin.engines import ModelSpec
+
+__all__ = ["MixedModel"]
+
+
+class MixedModel:
+    """A linear mixed model fitted by REML or ML.
+
+    Attributes
+    ----------
+    formula : str
+        The model formula.
+    reml : bool
+        Fitted by REML (``True``) or ML.
+    beta : numpy.ndarray
+        Fixed-effect estimates (order of ``fixed.index``).
+    vcov_beta : numpy.ndarray
+        Their covariance, ``σ² (X'V⁻¹X)⁻¹``.
+    sigma2 : float
+        Residual variance.
+    theta : numpy.ndarray
+        Relative covariance parameters (lme4's θ: lower triangles of Λ by column,
+        innermost grouping factor first).
+    loglik : float
+        Log-likelihood (the REML log-likelihood for REML fits, as lme4 reports it).
+    deviance : float
+        ``-2`` × the ML log-likelihood at the estimates (lme4's ``deviance(m, REML=FALSE)``).
+    reml_criterion : float or None
+        ``-2`` × the REML log-likelihood (REML fits only).
+    aic, bic : float
+        From ``loglik`` with ``p + len(theta) + 1`` parameters.
+    nobs : int
+        Rows used.
+    n_dropped : int
+        Rows dropped for missing values.
+    ngroups : dict
+        Number of groups per grouping factor.
+    converged : bool
+        Whether the optimiser met its criterion.
+    notes : list of str
+        Caveats (boundary estimates, convergence).
+    """
+
+    def __init__(
+        self, *, formula: str, spec: ModelSpec, design: Design, profile: Profile,
+        theta: np.ndarray, reml: bool, converged: bool, notes: list[str], n_evals: int,
+    ) -> None:
+        self.formula = formula
+        self.spec = spec
+        self.reml = reml
+        self._design = design
+        self._profile = profile
+        self.theta = np.asarray(theta, dtype=float)
+        ev = profile.evaluate(self.theta)
+        if ev is None:  # pragma: no cover - the optimiser never returns such a point
+            raise ArithmeticError("X'V^-1X is not positive definite at the estimate")
+        self._ev = ev
+        n, p = design.n, design.p
+        self.nobs = n
+        self.n_dropped = design.stats.n_dropped
+        self.beta = ev.beta
+        self.sigma2 = ev.r2 / (n - p if reml else n)
+        self.sigma = math.sqrt(self.sigma2)
+        self.vcov_beta = self.sigma2 * ev.xtvx_inv
+        crit = profile.criterion_from(ev, reml=reml)
+        ml_dev = profile.criterion_from(ev, reml=False)
+        # lme4's deviance(m, REML = FALSE) on a REML fit: ML deviance with σ² = r²/n
+        self.deviance = float(ml_dev)
+        self.reml_criterion = float(crit) if reml else None
+        self.criterion = float(crit)
+        self.loglik = -0.5 * float(crit)
+        self.npar = p + len(self.theta) + 1
+        self.aic = -2.0 * self.loglik + 2.0 * self.npar
+        self.bic = -2.0 * self.loglik + math.log(n) * self.npar
+        self.df_resid = n - self.npar
+        self.ngroups = {lev.name: lev.n_nodes for lev in design.levels}
+        self.converged = converged
+        self.notes = list(notes)
+        self.n_evals = n_evals
+        self.fixed_names = list(design.fixed_names)
+
+    # -- fixed effects -------------------------------------------------------------------
+    @cached_property
+    def _satterthwaite(self) -> tuple[np.ndarray, np.ndarray, int]:
+        varpar = np.r_[self.theta, self.sigma]
+        prof = self._profile
+        H = hessian(lambda vp: prof.deviance_vp(vp, reml=self.reml), varpar)
+        J = jacobian(prof.vcov_vp, varpar)
+        return satterthwaite_df(vcov_beta=self.vcov_beta, jac=J, hess=H)
+
+    @cached_property
+    def df(self) -> np.ndarray:
+        """Satterthwaite denominator degrees of freedom for each coefficient."""
+        df, _, n_bad = self._satterthwaite
+        if n_bad and "Satterthwaite" not in " ".join(self.notes):
+            self.notes.append(
+                f"Satterthwaite: Hessian of the deviance has {n_bad} non-positive "
+                "eigenvalue(s); they were left out (as lmerTest does)")
+        return df
+
+    @cached_property
+    def fixed(self) -> pd.DataFrame:
+        """Fixed effects: estimate, se, df (Satterthwaite), t, p, ci_lower, ci_upper (95%)."""
+        se = np.sqrt(np.diag(self.vcov_beta))
+        t = self.beta / se
+        df = self.df
+        p = 2.0 * stats.t.sf(np.abs(t), df)
+        crit = stats.t.ppf(0.975, df)
+        return pd.DataFrame(
+            {"estimate": self.beta, "se": se, "df": df, "t": t, "p": p,
+             "ci_lower": self.beta - crit * se, "ci_upper": self.beta + crit * se},
+            index=pd.Index(self.fixed_names, name="term"),
+        )
+
+    # -- variance components ----------------------------------------------------------------
+    def _cov(self, k: int) -> np.ndarray:
+        lam = self._profile.lambdas(self.theta)[k]
+        return self.sigma2 * lam @ lam.T
+
+    @cached_property
+    def varcomp(self) -> pd.DataFrame:
+        """Variance components in lme4's ``as.data.frame(VarCorr(m))`` order.
+
+        Columns: ``group``, ``term1``, ``term2`` (empty for a variance), ``variance``
+        (the variance, or the covariance on covariance rows), ``sd`` (variance rows) and
+        ``corr`` (covariance rows).
+        """
+        rows: list[dict[str, Any]] = []
+        for k, lev in enumerate(self._design.levels):
+            S = self._cov(k)
+            sd = np.sqrt(np.diag(S))
+            for i, term in enumerate(lev.terms):
+                rows.append({"group": lev.name, "term1": term, "term2": None,
+                             "variance": S[i, i], "sd": sd[i], "corr": np.nan})
+            for i in range(lev.q):
+                for j in range(i + 1, lev.q):
+                    den = sd[i] * sd[j]
+                    rows.append({"group": lev.name, "term1": lev.terms[i],
+                                 "term2": lev.terms[j], "variance": S[i, j], "sd": np.nan,
+                                 "corr": S[i, j] / den if den > 0 else np.nan})
+        rows.append({"group": "Residual", "term1": None, "term2": None,
+                     "variance": self.sigma2, "sd": self.sigma, "corr": np.nan})
+        out = pd.DataFrame(rows)
+        for col in ("term1", "term2"):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        return out
+
+    def icc(self) -> pd.DataFrame:
+        """Intraclass correlations of a random-intercept model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per grouping factor (innermost first): ``variance``, ``icc`` (its
+            share of the total variance) and ``icc_within`` (the correlation of two
+            observations in the same group: the shares of this and all outer levels).
+
+        Raises
+        ------
+        InputError
+            If a grouping factor has random slopes (the ICC then depends on the slope
+            variables).
+        """
+        levels = self._design.levels
+        for lev in levels:
+            if lev.terms != ["Intercept"]:
+                raise InputError(field="model", value=f"({' + '.join(lev.terms)} | {lev.name})",
+                                 allowed="random-intercept terms only for an ICC")
+        var = np.array([self._cov(k)[0, 0] for k in range(len(levels))])
+        total = var.sum() + self.sigma2
+        share = var / total
+        within = np.cumsum(share[::-1])[::-1]
+        return pd.DataFrame({"variance": var, "icc": share, "icc_within": within},
+                            index=pd.Index([lev.name for lev in levels], name="group"))
+
+    # -- random effects --------------------------------------------------------------------
+    @cached_property
+    def _modes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self._profile.conditional_modes(self.theta, self.beta, self.sigma2)
+
+    def _level(self, level: str) -> int:
+        names = [lev.name for lev in self._design.levels]
+        if level in names:
+            return names.index(level)
+        last = [i for i, lev in enumerate(self._design.levels)
+                if lev.name.split(":")[-1] == level]
+        if len(last) == 1:
+            return last[0]
+        raise InputError(field="level", value=level, allowed=f"one of {names}")
+
+    def ranef(self, level: str | None = None) -> pd.DataFrame:
+        """Conditional modes (BLUPs) with conditional variances, as ``ranef(condVar=TRUE)``.
+
+        Parameters
+        ----------
+        level
+            A grouping factor (``"patient"``, ``"clinic:therapist"``); ``None`` gives all
+            of them with a ``level`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Long format: ``group`` (label), ``term``, ``estimate``, ``cond_var``, ``se``.
+        """
+        if level is None:
+            frames = [self.ranef(lev.name).assign(level=lev.name)
+                      for lev in self._design.levels]
+            out = pd.concat(frames, ignore_index=True)
+            return out[["level", *[c for c in out.columns if c != "level"]]]
+        k = self._level(level)
+        lev = self._design.levels[k]
+        b, V = self._modes[k]
+        G, q = b.shape
+        cv = np.diagonal(V, axis1=1, axis2=2)
+        return pd.DataFrame({
+            "group": np.repeat(np.asarray(lev.labels, dtype=object), q),
+            "term": np.tile(np.asarray(lev.terms, dtype=object), G),
+            "estimate": b.ravel(),
+            "cond_var": cv.ravel(),
+            "se": np.sqrt(np.maximum(cv.ravel(), 0.0)),
+        })
+
+    def ranef_cov(self, level: str) -> np.ndarray:
+        """Conditional covariance matrices ``(G, q, q)`` of one level's random effects."""
+        return self._modes[self._level(level)][1]
+
+    # -- prediction -----------------------------------------------------------------------
+    def predict(
+        self, newdata: Any, *, re: bool = True, allow_new_levels: bool = False
+    ) -> np.ndarray:
+        """Predicted response for new rows.
+
+        Parameters
+        ----------
+        newdata
+            pandas or polars frame with the predictor (and, for ``re=True``, grouping)
+            columns.
+        re
+            Add the BLUPs of the rows' groups (``True``) or predict the population
+            mean (``False``).
+        allow_new_levels
+            Groups not seen in fitting contribute zero (``True``) or raise (``False``).
+        """
+        from bordin.engines.pandas import as_pandas
+
+        df = as_pandas(newdata)
+        stats_ = self._design.stats
+        if stats_.fixed_matrix is None:
+            raise InputError(field="model", value=stats_.source,
+                             allowed="a model whose engine can build designs for new data")
+        try:
+            X = stats_.fixed_matrix(df)
+        except Exception as exc:
+            raise InputError(field="newdata", value=list(map(str, df.columns)),
+                             allowed=f"the model's predictor columns ({exc})") from exc
+        pred = X @ self.beta
+        if not re:
+            return pred
+        assert stats_.random_matrices is not None
+        Zs = stats_.random_matrices(df)
+        for rank, k in enumerate(self._design.term_order):
+            lev = self._design.levels[rank]
+            part = self.spec.random[k]
+            missing_cols = [g for g in part.grouping if g not in df.columns]
+            if missing_cols:
+                raise InputError(field="newdata", value=missing_cols,
+                                 allowed="the grouping columns (or re=False)")
+            labels = _labels_of(df, part.grouping)
+            index = pd.Index(lev.labels)
+            pos = index.get_indexer(labels)
+            if (pos < 0).any() and not allow_new_levels:
+                raise InputError(field=part.name, value=f"{int((pos < 0).sum())} row(s) "
+                                 "with groups not in the fitted data",
+                                 allowed="fitted groups (or allow_new_levels=True)")
+            b = self._modes[rank][0]
+            Z = Zs[k]
+            contrib = np.einsum("ij,ij->i", Z, b[np.maximum(pos, 0)])
+            pred = pred + np.where(pos >= 0, contrib, 0.0)
+        return pred
+
+    # -- refits and reports --------------------------------------------------------------------
+    def refit(self, *, reml: bool) -> MixedModel:
+        """Refit the same model and data by REML or ML (no pass over the data)."""
+        from bordin.stats.mixed.fit import fit_design
+
+        return fit_design(self.formula, self.spec, self._design, reml=reml)
+
+    def summary(self) -> str:
+        """A text report in the shape of lme4/lmerTest's ``summary()``."""
+        method = "REML" if self.reml else "maximum likelihood"
+        lines = [f"Linear mixed model fit by {method} (Bordin; t-tests use Satterthwaite's "
+                 "method)", f"Formula: {self.formula}"]
+        if self.reml:
+            lines.append(f"REML criterion at convergence: {self.reml_criterion:.4f}")
+        else:
+            lines.append(f"     AIC      BIC   logLik deviance df.resid\n"
+                         f"{self.aic:8.1f} {self.bic:8.1f} {self.loglik:8.1f} "
+                         f"{self.deviance:8.1f} {self.df_resid:8d}")
+        lines += ["", "Random effects:",
+                  f" {'Groups':<20} {'Name':<14} {'Variance':>12} {'Std.Dev.':>10}  Corr"]
+        for k, lev in enumerate(self._design.levels):
+            S = self._cov(k)
+            sd = np.sqrt(np.diag(S))
+            for i, term in enumerate(lev.terms):
+                corr = ""
+                if i > 0:
+                    corr = " ".join(
+                        f"{S[i, j] / (sd[i] * sd[j]):6.3f}" if sd[i] * sd[j] > 0 else "   NaN"
+                        for j in range(i))
+                lines.append(f" {lev.name if i == 0 else '':<20} {term:<14} {S[i, i]:12.5g} "
+                             f"{sd[i]:10.5g}  {corr}")
+        lines.append(f" {'Residual':<20} {'':<14} {self.sigma2:12.5g} {self.sigma:10.5g}")
+        groups = ", ".join(f"{k}, {v}" for k, v in self.ngroups.items())
+        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines += ["", "Fixed effects:"]
+        fx = self.fixed
+        lines.append(f"{'':<22} {'Estimate':>12} {'Std. Error':>11} {'df':>9} {'t value':>8} "
+                     f"{'Pr(>|t|)':>10}")
+        for term, row in fx.iterrows():
+            lines.append(f"{term!s:<22} {row.estimate:12.5g} {row.se:11.5g} {row.df:9.2f} "
+                         f"{row.t:8.3f} {row.p:10.3g}")
+        if self.notes:
+            lines += ["", *[f"Note: {n}" for n in self.notes]]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<MixedModel {self.formula!r} {'REML' if self.reml else 'ML'} "
+                f"nobs={self.nobs} criterion={self.criterion:.6f}>")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary of the results."""
+        def clean(v: Any) -> Any:
+            if isinstance(v, float | np.floating):
+                return None if not np.isfinite(v) else float(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            return v
+
+        fixed = [{"term": t, **{k: clean(v) for k, v in row.items()}}
+                 for t, row in self.fixed.to_dict(orient="index").items()]
+        varcomp = [{k: clean(v) for k, v in r.items()}
+                   for r in self.varcomp.to_dict(orient="records")]
+        return {
+            "formula": self.formula, "reml": self.reml, "nobs": self.nobs,
+            "n_dropped": self.n_dropped, "ngroups": dict(self.ngroups),
+            "fixed": fixed, "varcomp": varcomp,
+            "theta": [float(t) for t in self.theta], "sigma": self.sigma,
+            "loglik": self.loglik, "deviance": self.deviance,
+            "reml_criterion": self.reml_criterion, "aic": self.aic, "bic": self.bic,
+            "df_resid": self.df_resid, "converged": self.converged, "notes": list(self.notes),
+        }
+
+    def caterpillar_plot(self, level: str | None = None, *, term: str | None = None,
+                         level_ci: float = 0.95) -> Figure:
+        """Sorted BLUPs with conditional intervals, one panel per random-effect term.
+
+        Parameters
+        ----------
+        level
+            Grouping factor (default: the innermost).
+        term
+            Only this term (default: all of the level's terms).
+        level_ci
+            Coverage of the intervals (normal approximation on the conditional SD).
+        """
+        from bordin.stats.mixed.plots import caterpillar
+
+        if level is None:
+            level = self._design.levels[0].name
+        if not 0.0 < level_ci < 1.0:
+            raise InputError(field="level_ci", value=level_ci, allowed="a number in (0, 1)")
+        k = self._level(level)
+        lev: Level = self._design.levels[k]
+        terms = lev.terms if term is None else [term]
+        if term is not None and term not in lev.terms:
+            raise InputError(field="term", value=term, allowed=f"one of {lev.terms}")
+        return caterpillar(self.ranef(lev.name), terms=terms, title=lev.name,
+                           z=float(stats.norm.ppf(0.5 + level_ci / 2.0)))
+
+
+def _labels_of(df: pd.DataFrame, grouping: tuple[str, ...]) -> list[str]:
+    out = df[grouping[0]].astype(str)
+    for g in grouping[1:]:
+        out = out + ":" + df[g].astype(str)
+    return out.tolist()
