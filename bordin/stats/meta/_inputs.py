@@ -114,7 +114,7 @@ def build_design(
     keep = np.isfinite(y) & ~np.isnan(v)
     if M is not None:
         keep &= ~np.isnan(M).any(axis=1)
-    for name, arr in (extra or {}).items():
+    for arr in (extra or {}).values():
         keep &= ~pd.isna(arr)
     dropped = int((~keep).sum())
     if dropped:

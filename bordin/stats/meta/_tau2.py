@@ -161,16 +161,16 @@ def _fisher_scoring(
         tau2 = tau2 + adj
         change = abs(tau2 - old)
 
-    if method in ("ML", "REML") and tau2 > control.threshold:
-        # Guard against a local maximum, as metafor does: compare with tau2 = 0.
-        if _loglik(method, X, y, vi, 0.0) - _loglik(method, X, y, vi, tau2) > control.tol:
-            warnings.warn(
-                f"{method}: Fisher scoring may have stopped at a local maximum; "
-                "the likelihood is higher at tau2 = 0, which is used instead",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-            tau2 = 0.0
+    # Guard against a local maximum, as metafor does: compare with tau2 = 0.
+    if (method in ("ML", "REML") and tau2 > control.threshold
+            and _loglik(method, X, y, vi, 0.0) - _loglik(method, X, y, vi, tau2) > control.tol):
+        warnings.warn(
+            f"{method}: Fisher scoring may have stopped at a local maximum; "
+            "the likelihood is higher at tau2 = 0, which is used instead",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        tau2 = 0.0
     tau2 = max(0.0, tau2)
     fit = WLS.fit(X=X, y=y, w=1.0 / (vi + tau2))
     if method == "ML":

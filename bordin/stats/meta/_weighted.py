@@ -66,21 +66,23 @@ class WLS:
         return cls(w=w, X=X, y=y, A_inv=A_inv, beta=beta, resid=y - X @ beta)
 
     @property
-    def yPy(self) -> float:
+    def yPy(self) -> float:  # noqa: N802 (matrix notation)
         """``y'Py`` = the weighted residual sum of squares."""
         return float(np.sum(self.w * self.resid**2))
 
     @property
-    def yPPy(self) -> float:
+    def yPPy(self) -> float:  # noqa: N802
         """``y'PPy`` = ``‖W e‖²`` since ``P y = W e``."""
         return float(np.sum((self.w * self.resid) ** 2))
 
-    def tr_PD(self, d: Array | float = 1.0) -> float:
+    def tr_PD(self, d: Array | float = 1.0) -> float:  # noqa: N802
         """``tr(P D)`` for diagonal ``D = diag(d)``."""
         d = np.broadcast_to(np.asarray(d, dtype=float), self.w.shape)
         return float(np.sum(self.w * d) - np.trace(self.A_inv @ cross(self.X, self.w**2 * d)))
 
-    def tr_PD1PD2(self, d1: Array | float = 1.0, d2: Array | float = 1.0) -> float:
+    def tr_PD1PD2(  # noqa: N802
+        self, d1: Array | float = 1.0, d2: Array | float = 1.0
+    ) -> float:
         """``tr(P D1 P D2)`` for diagonal ``D1``, ``D2`` (``sum(P*P)`` when both are I)."""
         w = self.w
         d1 = np.broadcast_to(np.asarray(d1, dtype=float), w.shape)
@@ -92,12 +94,12 @@ class WLS:
         t3 = np.sum(B1 * B2.T)
         return float(t1 - 2.0 * t2 + t3)
 
-    def logdet_A(self) -> float:
+    def logdet_A(self) -> float:  # noqa: N802
         """``log |X'WX|``."""
-        sign, val = np.linalg.slogdet(cross(self.X, self.w))
+        _sign, val = np.linalg.slogdet(cross(self.X, self.w))
         return float(val)
 
 
-def generalised_Q(*, X: Array, y: Array, vi: Array, tau2: float) -> float:
+def generalised_Q(*, X: Array, y: Array, vi: Array, tau2: float) -> float:  # noqa: N802
     """The generalised Q statistic ``y' P(τ²) y`` with weights ``1 / (vi + τ²)``."""
     return WLS.fit(X=X, y=y, w=1.0 / (vi + tau2)).yPy

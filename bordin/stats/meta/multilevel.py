@@ -220,7 +220,7 @@ class MultilevelResult:
 
         return robust(self, cluster=cluster, adjust=adjust)
 
-    def weighted_X(self) -> tuple[Array, Array]:
+    def weighted_design(self) -> tuple[Array, Array]:
         """``(V⁻¹X, e)``: the sandwich ingredients."""
         return self._WX, self.yi - self.X @ self.beta
 

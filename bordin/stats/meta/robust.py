@@ -104,14 +104,15 @@ def robust(model: Any, *, cluster: Any, adjust: bool = True, level: float | None
         raise InputError(field="cluster", value=f"{cl.shape[0]} values",
                          allowed=f"one cluster per study ({k})")
     if pd.isna(cl).any():
-        raise InputError(field="cluster", value="missing values", allowed="a cluster for every study")
+        raise InputError(field="cluster", value="missing values",
+                         allowed="a cluster for every study")
     codes, uniq = pd.factorize(cl)
     n = len(uniq)
     dfs = n - p
     if dfs <= 0:
         raise InputError(field="cluster", value=f"{n} clusters",
                          allowed=f"more clusters than coefficients ({p})")
-    WX, e = model.weighted_X()
+    WX, e = model.weighted_design()
     S = WX * e[:, None]
     U = np.column_stack([np.bincount(codes, weights=S[:, j], minlength=n) for j in range(p)])
     B = model.vb

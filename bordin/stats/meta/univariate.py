@@ -206,12 +206,12 @@ class RMAResult:
         return self._tau2_ci
 
     @property
-    def I2_ci(self) -> tuple[float, float]:
+    def I2_ci(self) -> tuple[float, float]:  # noqa: N802 (metafor's name)
         lb, ub = self.tau2_ci
         return (100 * lb / (self.vt + lb), 100 * ub / (self.vt + ub))
 
     @property
-    def H2_ci(self) -> tuple[float, float]:
+    def H2_ci(self) -> tuple[float, float]:  # noqa: N802 (metafor's name)
         lb, ub = self.tau2_ci
         return (lb / self.vt + 1, ub / self.vt + 1)
 
@@ -253,6 +253,9 @@ class RMAResult:
             "pi_lb": pred - self.crit * np.sqrt(vpred + self.tau2),
             "pi_ub": pred + self.crit * np.sqrt(vpred + self.tau2),
         })
+        if self.method in FIXED:  # no heterogeneity: metafor reports no prediction interval
+            out["pi_lb"] = np.nan
+            out["pi_ub"] = np.nan
         if transf is not None:
             fn = _transform(transf)
             for c in ("pred", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
@@ -384,7 +387,7 @@ class RMAResult:
         return funnel_plot(self, **kwargs)
 
     # for the robust module
-    def weighted_X(self) -> tuple[Array, Array]:
+    def weighted_design(self) -> tuple[Array, Array]:
         """``(W X, e)``: rows of ``V⁻¹X`` and the residuals (sandwich ingredients)."""
         w = 1.0 / (self.vi + self.tau2)
         return self.X * w[:, None], self.yi - self.X @ self.beta
