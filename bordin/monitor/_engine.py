@@ -70,9 +70,9 @@ def _group_cumsum(g: Grouped, x: np.ndarray) -> np.ndarray:
     monitor adds one score at a time, and the two must agree exactly. The loop runs
     over the position in the series (a few dozen), vectorised over every group.
     """
+    if g.n_groups <= 1:
+        return np.cumsum(x, dtype=float)  # numpy accumulates strictly in order
     out = x.astype(float, copy=True)
-    if not out.size:
-        return out
     starts = g.starts
     lens = g.ends - g.starts
     for k in range(1, int(lens.max())):

@@ -37,6 +37,7 @@ def kind_of(instrument: str) -> str | None:
     return "alliance" if instrument in ALLIANCE_IDS else None
 
 
+@functools.cache
 def scale_range(instrument: str, scale: str) -> tuple[float, float] | None:
     """Lowest and highest possible score of a scale, or None if unknown."""
     spec = spec_or_none(instrument)
