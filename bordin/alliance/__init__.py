@@ -11,14 +11,33 @@ from bordin.alliance.association import (
     alliance_outcome,
     partial_correlation,
 )
+from bordin.alliance.ipd import IPDResult, two_stage_ipd
+from bordin.alliance.longitudinal import LongitudinalResult, within_between
+from bordin.alliance.moderators import ModeratorResult, moderator_analysis
+from bordin.alliance.therapist import (
+    ContributionResult,
+    TherapistEffectsResult,
+    therapist_effects,
+    therapist_patient_contribution,
+)
 from bordin.alliance.tidy import Columns, patient_table, session_panel
 
 __all__ = [
     "AssociationResult",
     "Columns",
+    "ContributionResult",
     "Correlation",
+    "IPDResult",
+    "LongitudinalResult",
+    "ModeratorResult",
+    "TherapistEffectsResult",
     "alliance_outcome",
+    "moderator_analysis",
     "partial_correlation",
     "patient_table",
     "session_panel",
+    "therapist_effects",
+    "therapist_patient_contribution",
+    "two_stage_ipd",
+    "within_between",
 ]
