@@ -58,23 +58,34 @@ def _growth_data(history: pd.DataFrame, *, instrument: str, scale: str) -> pd.Da
     return d
 
 
-def _fit_growth(d: pd.DataFrame) -> tuple[dict[str, float], np.ndarray, float, str]:
+def _fit_growth(d: pd.DataFrame, backend: str = "auto"
+                ) -> tuple[dict[str, float], np.ndarray, float, str]:
     """Fit the growth model; return (fixed effects, G (2x2), sigma², backend).
 
     The one place to swap the mixed-model backend. ``bordin.stats.mixed`` is used when
     it provides ``fit``; until then statsmodels' MixedLM (REML) does the fit.
     """
-    try:
-        from bordin.stats.mixed import fit as bordin_fit  # type: ignore[attr-defined]
-    except ImportError:
-        bordin_fit = None
+    bordin_fit = None
+    if backend in ("auto", "bordin"):
+        try:
+            from bordin.stats.mixed import fit as bordin_fit
+        except ImportError:
+            if backend == "bordin":
+                raise
     if bordin_fit is not None:
         m = bordin_fit("score ~ log_session * intake + (1 + log_session | episode)", d,
                        reml=True)
-        fixed = {k: float(m.fixed[k]) for k in FIXED}
+        # beta and fixed_names, not .fixed: that table also computes Satterthwaite df.
+        names = {str(k).strip("()"): float(v) for k, v in zip(m.fixed_names, m.beta,
+                                                                strict=True)}
+        fixed = {k: names[k] for k in FIXED}
         vc = m.varcomp
-        G = np.asarray(vc["episode"] if isinstance(vc, dict) else vc, dtype=float)
-        return fixed, G.reshape(2, 2), float(m.sigma2), "bordin.stats.mixed"
+        vc = vc.loc[vc["group"] == "episode"]
+        var = {str(r.term1).strip("()"): r.variance for r in vc.itertuples()
+               if r.term2 is None}
+        cov = [r.variance for r in vc.itertuples() if r.term2 is not None]
+        G = np.array([[var["Intercept"], cov[0]], [cov[0], var["log_session"]]], dtype=float)
+        return fixed, G, float(m.sigma2), "bordin.stats.mixed (REML)"
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergence
 
@@ -152,25 +163,32 @@ class ExpectedRecovery:
         scale: str = "total",
         coverage: float = 0.90,
         min_episodes: int = 20,
+        backend: str = "auto",
     ) -> ExpectedRecovery:
         """Fit the curves on a clinic's administrations (patient ratings of ``instrument``).
+
+        ``backend`` is ``"auto"`` (:mod:`bordin.stats.mixed`, else statsmodels),
+        ``"bordin"`` or ``"statsmodels"``.
 
         Raises
         ------
         EstimationError
             With fewer than ``min_episodes`` episodes that have follow-up sessions.
         """
+        if backend not in ("auto", "bordin", "statsmodels"):
+            raise InputError(field="backend", value=backend,
+                             allowed="'auto', 'bordin' or 'statsmodels'")
         d = _growth_data(history, instrument=instrument, scale=scale)
         n_ep = int(d["episode"].nunique())
         if n_ep < min_episodes:
             raise EstimationError(
                 f"expected-recovery curves for {instrument!r} need at least {min_episodes} "
                 f"episodes with follow-up sessions; the history has {n_ep}")
-        fixed, G, s2, backend = _fit_growth(d)
+        fixed, G, s2, used = _fit_growth(d, backend)
         spec = spec_or_none(instrument)
         hib = bool(getattr(spec, "higher_is_better", False))
         return cls(instrument=instrument, fixed=fixed, cov_re=G, sigma2=s2,
-                   coverage=float(coverage), higher_is_better=hib, backend=backend,
+                   coverage=float(coverage), higher_is_better=hib, backend=used,
                    n_episodes=n_ep, n_obs=len(d))
 
     def band(self, *, intake: Any, sessions_since_intake: Any) -> pd.DataFrame:
