@@ -401,7 +401,7 @@ def _stored_keys(db: Session, keys: set[str]) -> dict[str, str]:
                 Administration.idempotency_key.in_(part)
             )
         )
-        out.update(dict(rows.tuples().all()))
+        out.update({k: v for k, v in rows})
     return out
 
 

@@ -1,0 +1,149 @@
+"""FHIR R4 (R4B models): questionnaires, bundles that validate, and a lossless round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from exchange_helpers import assert_same, counts, snapshot
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from sqlalchemy.orm import Session, sessionmaker
+
+from bordin.errors import ImportRowsError
+from bordin.exchange.fhir import bundle_from, export_fhir, import_fhir, questionnaire_for
+from bordin.exchange.frames import read_store
+from bordin.instruments import registry
+
+ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+
+@pytest.mark.parametrize("instrument", registry.ids())
+def test_every_instrument_is_a_valid_questionnaire(instrument: str) -> None:
+    spec = registry.get(instrument)
+    q = questionnaire_for(spec)
+    again = Questionnaire.model_validate_json(q.model_dump_json(exclude_none=True))
+    assert again.url.endswith(f"/Questionnaire/{spec.id}")
+    assert again.version == spec.version
+    assert [i.linkId for i in again.item] == list(spec.item_ids)
+    for item, spec_item in zip(again.item, spec.items, strict=True):
+        if item.type == "choice":
+            ordinals = [o.extension[0].valueDecimal for o in item.answerOption]
+            assert all(o.extension[0].url == ORDINAL for o in item.answerOption)
+            assert ordinals == list(range(int(spec_item.scale.min), int(spec_item.scale.max) + 1))
+        else:
+            assert item.type == "decimal"
+
+
+def test_phq9_questionnaire_carries_loinc_codes() -> None:
+    q = questionnaire_for("phq9")
+    assert (q.code[0].system, q.code[0].code) == ("http://loinc.org", "44249-1")
+    item9 = q.item[8]
+    assert item9.code[0].code == "44260-8"
+    answers = [o.valueCoding.code for o in item9.answerOption]
+    assert answers == ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+
+
+def _bundle(sample: sessionmaker[Session], kind: str = "collection") -> Bundle:
+    with sample() as db:
+        data = read_store(db)
+    return bundle_from(data, bundle_type=kind)
+
+
+def test_bundle_validates_and_links_resources(sample: sessionmaker[Session]) -> None:
+    bundle = _bundle(sample)
+    parsed = Bundle.model_validate_json(bundle.model_dump_json(exclude_none=True))
+    resources = [e.resource for e in parsed.entry]
+    kinds = {}
+    for r in resources:
+        kinds[r.get_resource_type()] = kinds.get(r.get_resource_type(), 0) + 1
+    assert kinds["QuestionnaireResponse"] == 289
+    assert kinds["Patient"] == 12 and kinds["EpisodeOfCare"] == 12
+    assert kinds["Encounter"] == 90
+    # WAI-SR: total + 3 subscales; PHQ-9, GAD-7: total; therapist WAI-SR: total + 3.
+    assert kinds["Observation"] == 90 * 4 + 90 * 2 + 19 * 4
+    ids = {(r.get_resource_type(), r.id) for r in resources}
+    qrs = [r for r in resources if r.get_resource_type() == "QuestionnaireResponse"]
+    for qr in qrs:
+        assert ("Patient", qr.subject.reference.split("/")[1]) in ids
+        assert ("Encounter", qr.encounter.reference.split("/")[1]) in ids
+        assert qr.authored is not None and qr.status == "completed"
+        assert "|" in qr.questionnaire
+    therapist_rated = [q for q in qrs if q.questionnaire.split("|")[0].endswith("wai_sr_t")]
+    assert therapist_rated and all(
+        q.source.reference.startswith("Practitioner/") for q in therapist_rated)
+    patient_rated = [q for q in qrs if q.questionnaire.split("|")[0].endswith("/phq9")]
+    assert all(q.source.reference == q.subject.reference for q in patient_rated)
+    qr_ids = {q.id for q in qrs}
+    for obs in (r for r in resources if r.get_resource_type() == "Observation"):
+        assert obs.category[0].coding[0].code == "survey"
+        assert obs.derivedFrom[0].reference.split("/")[1] in qr_ids
+
+
+def test_transaction_bundle_puts_every_entry(sample: sessionmaker[Session]) -> None:
+    bundle = _bundle(sample, "transaction")
+    assert bundle.type == "transaction"
+    for e in bundle.entry:
+        assert e.request.method == "PUT"
+        assert e.request.url == f"{e.resource.get_resource_type()}/{e.resource.id}"
+
+
+def test_fhir_round_trip_into_an_empty_database(
+    sample: sessionmaker[Session], empty_sqlite: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "bundle.json"
+    with sample() as db:
+        n = export_fhir(db, path)
+    assert n == len(json.loads(path.read_text())["entry"])
+    with empty_sqlite() as db:
+        result = import_fhir(db, path)
+    assert result.administrations == 289
+    assert_same(snapshot(sample), snapshot(empty_sqlite))
+    assert counts(sample) == counts(empty_sqlite)
+    # Importing the same bundle again adds nothing.
+    with empty_sqlite() as db:
+        again = import_fhir(db, path)
+    assert (again.administrations, again.skipped) == (0, 289)
+
+
+def test_bad_entries_are_listed_and_nothing_is_written(
+    sample: sessionmaker[Session], empty_sqlite: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "bundle.json"
+    with sample() as db:
+        export_fhir(db, path)
+    raw = json.loads(path.read_text())
+    bad_entries = []
+    changed = 0
+    for n, entry in enumerate(raw["entry"], start=1):
+        res = entry["resource"]
+        if res["resourceType"] != "QuestionnaireResponse" or "phq9|" not in res["questionnaire"]:
+            continue
+        if changed == 0:
+            res["item"][0]["answer"][0]["valueCoding"]["code"] = "7"  # not a PHQ-9 answer
+        elif changed == 1:
+            res["questionnaire"] = "https://example.org/Questionnaire/unknown|1"
+        else:
+            break
+        bad_entries.append(n)
+        changed += 1
+    path.write_text(json.dumps(raw))
+    with empty_sqlite() as db, pytest.raises(ImportRowsError) as caught:
+        import_fhir(db, path)
+    assert [line for line, _f, _m in caught.value.problems] == bad_entries
+    assert all(v == 0 for v in counts(empty_sqlite).values())
+
+
+def test_pseudonymised_bundle_has_no_codes_names_or_real_dates(
+    sample: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from bordin.exchange.pseudonymise import Pseudonymiser
+
+    path = tmp_path / "research.json"
+    with sample() as db:
+        export_fhir(db, path, pseudonymiser=Pseudonymiser(secret=b"s" * 32))
+    text = path.read_text()
+    Bundle.model_validate_json(text)
+    for code in ("P07", "T01", "E03", "sample-E01", "Northside", "2024-01-08"):
+        assert code not in text
