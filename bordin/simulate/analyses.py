@@ -73,6 +73,10 @@ def episode_outcomes(data: Any, *, outcome: str = "phq9", alliance: str | None =
     df = pd.DataFrame({"pre": pre, "post": post})
     df = df[n_obs >= 2]
     df["improvement"] = (df["post"] - df["pre"]) if higher_better else (df["pre"] - df["post"])
+    # residual gain: post adjusted for pre, signed so that higher is a better outcome
+    sign = 1.0 if higher_better else -1.0
+    df["residual_gain"] = sign * _residualise(df["post"].to_numpy(float),
+                                              df["pre"].to_numpy(float)) if len(df) > 2 else np.nan
     if alliance is not None and sessions:
         a_rows = _instrument_rows(data, alliance)
         a = a_rows[a_rows["session"].isin(list(sessions))].dropna(subset=["total"])
@@ -92,16 +96,20 @@ def alliance_outcome_correlation(
     data: Any, *, outcome: str = "phq9", alliance: str = "wai_sr",
     sessions: tuple[int, ...] = (3,), alpha: float = 0.05,
 ) -> AnalysisResult:
-    """Correlation of early alliance with pre–post improvement (Table 1 of the paper).
+    """Correlation of early alliance with outcome (Table 1 of the paper).
 
-    Returns the Pearson r with its Fisher-z confidence interval and the t-test p-value.
+    The outcome is the residual gain: the last score adjusted for the first by
+    least squares, signed so that a positive correlation means a stronger
+    alliance goes with a better outcome (the usual convention of the
+    meta-analyses, which control for intake severity where they can). Returns
+    the Pearson r with its Fisher-z confidence interval and the t-test p-value.
     """
     df = episode_outcomes(data, outcome=outcome, alliance=alliance, sessions=sessions)
-    df = df.dropna(subset=["alliance", "improvement"])
+    df = df.dropna(subset=["alliance", "residual_gain"])
     n = len(df)
     if n < 4:
         raise EstimationError(f"alliance_outcome_correlation needs at least 4 episodes, got {n}")
-    r = float(np.corrcoef(df["alliance"], df["improvement"])[0, 1])
+    r = float(np.corrcoef(df["alliance"], df["residual_gain"])[0, 1])
     z = np.arctanh(r)
     h = stats.norm.ppf(1 - alpha / 2) / np.sqrt(n - 3)
     t = r * np.sqrt((n - 2) / max(1 - r**2, 1e-300))

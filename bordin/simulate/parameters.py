@@ -230,7 +230,7 @@ class Parameters:
         "paper: Anderson et al. FIS (refs. 57-60)",
     )
     therapist_alliance_sd: float = _p(
-        0.3, "SD of the therapist contribution to the alliance (between-therapist alliance "
+        0.4, "SD of the therapist contribution to the alliance (between-therapist alliance "
         "differences), expressed through warmth and competence.",
         "paper: Baldwin et al. (ref. 51); calibrated with therapist_outcome_share ~5%",
     )
@@ -244,7 +244,7 @@ class Parameters:
         0.3, "Share of the therapist alliance contribution not explained by the FIS.",
     )
     therapist_rate_sd: float = _p(
-        0.004, "SD of a direct therapist effect on the improvement rate per session that does "
+        0.008, "SD of a direct therapist effect on the improvement rate per session that does "
         "not act through the alliance.",
         "research notes: therapist share of outcome variance ~5% (Johns 2019; Wampold & "
         "Brown, ref. 109)",
@@ -350,7 +350,7 @@ class Parameters:
         -2.2, "Latent symptom level of the healthy population that improvement approaches.",
     )
     care_effect: float = _p(
-        0.027, "CARE: improvement rate per unit of bond (warmth, empathy) per session; acts "
+        0.015, "CARE: improvement rate per unit of bond (warmth, empathy) per session; acts "
         "mostly on well-being, and on distress.",
         "paper: Figure 1, CARE pathway; calibrated with Table 1 r~.28",
     )
@@ -379,7 +379,7 @@ class Parameters:
         "paper: remoralisation; 'the patient taking action to solve his/her problems'",
     )
     expectancy_effect: float = _p(
-        0.027, "EXPECTANCY: improvement rate per unit of expectations per session.",
+        0.015, "EXPECTANCY: improvement rate per unit of expectations per session.",
         "paper: Figure 1, EXPECTANCY pathway; calibrated with Table 1 r~.28",
     )
     specific_effect: tuple[tuple[str, float], ...] = _p(
