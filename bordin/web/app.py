@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bordin.errors import ConflictError, InputError, NotFoundError
+from bordin.errors import BordinError, ConflictError, InputError, NotFoundError
 from bordin.store.db import make_engine, session_factory
 from bordin.web.audit.chain import append
 from bordin.web.deps import client_of, route_of
@@ -140,6 +140,12 @@ def _install_handlers(app: FastAPI) -> None:
     async def _conflict(request: Request, exc: ConflictError) -> Response:
         return _error(request, 409, str(exc))
 
+    @app.exception_handler(BordinError)
+    async def _bordin(request: Request, exc: BordinError) -> Response:
+        # An estimate the data cannot support, or another failure of the layers below
+        # that is about the request's data: the class name only, never values.
+        return _error(request, 422, f"cannot be computed on these data ({type(exc).__name__})")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return _error(request, exc.status_code, str(exc.detail))
@@ -186,6 +192,7 @@ def create_app(
         summary="Alliance-informed feedback for clinics: pages, JSON API and FHIR R4 API.",
         docs_url="/api/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings

@@ -1,0 +1,175 @@
+"""What a clinic lead sees: therapist effects with shrinkage, alliance by target, ruptures, trends.
+
+Therapist effects are the conditional modes (BLUPs) of a random-intercept model
+``total ~ 1 + (1 | clinician/patient)`` on patient-rated alliance totals, fitted
+with :func:`bordin.stats.mixed.fit`: each therapist's estimate is pulled towards
+the clinic mean in proportion to how little data they have, and is shown with its
+95% interval. They are listed by clinician code, never ranked: most intervals
+overlap, and a league table of raw means would reward small caseloads and luck.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from bordin.errors import BordinError
+from bordin.instruments import registry
+from bordin.monitor import detect_ruptures
+from bordin.store.models.core import Organization
+from bordin.store.queries import administrations_frame, episodes_frame
+
+__all__ = ["Filters", "Supervision", "supervision"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filters of the supervisor view (``None``: all)."""
+
+    treatment: str | None = None
+    format: str | None = None
+    diagnosis: str | None = None
+    instrument: str = "wai_sr"
+
+
+@dataclass
+class Supervision:
+    """The numbers of the supervisor view."""
+
+    therapist_effects: list[dict[str, Any]] = field(default_factory=list)
+    icc: float | None = None
+    model_note: str = ""
+    by_therapist: list[dict[str, Any]] = field(default_factory=list)
+    by_target: list[dict[str, Any]] = field(default_factory=list)
+    ruptures: dict[str, Any] = field(default_factory=dict)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, list[str]] = field(default_factory=dict)
+    n_administrations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"therapist_effects": self.therapist_effects, "icc": self.icc,
+                "model_note": self.model_note, "by_therapist": self.by_therapist,
+                "by_target": self.by_target, "ruptures": self.ruptures, "trend": self.trend,
+                "options": self.options, "n_administrations": self.n_administrations}
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _clean(v.item())
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+
+
+def _frames(db: Session, org_code: str, f: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    eps = episodes_frame(db, organization=org_code)
+    adm = administrations_frame(db, organization=org_code, instrument=f.instrument)
+    options = {k: sorted(str(x) for x in eps[k].dropna().unique()) if k in eps else []
+               for k in ("treatment", "format", "diagnosis")}
+    keep = eps
+    for col in ("treatment", "format", "diagnosis"):
+        val = getattr(f, col)
+        if val:
+            keep = keep[keep[col] == val]
+    adm = adm[adm["episode"].isin(keep["episode"])] if not adm.empty else adm
+    adm.attrs["options"] = options
+    return adm, keep
+
+
+def _effects(pt: pd.DataFrame, out: Supervision) -> None:
+    from bordin.stats.mixed import fit
+
+    n_ther = pt["clinician"].nunique()
+    if n_ther < 3 or len(pt) < 10:
+        out.model_note = (f"Therapist effects need at least 3 therapists and 10 ratings "
+                          f"(have {n_ther} and {len(pt)}).")
+        return
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = fit("total ~ 1 + (1 | clinician/patient)", pt[["total", "clinician",
+                                                                   "patient"]].dropna())
+        re = model.ranef("clinician")
+        icc = model.icc()
+    except (BordinError, ValueError, KeyError) as exc:
+        out.model_note = f"The model could not be fitted: {type(exc).__name__}."
+        return
+    counts = pt.groupby("clinician")["patient"].nunique()
+    rows = []
+    for r in re.itertuples():
+        se = float(r.se)
+        rows.append({"clinician": str(r.group), "effect": float(r.estimate), "se": se,
+                     "lower": float(r.estimate) - 1.96 * se,
+                     "upper": float(r.estimate) + 1.96 * se,
+                     "patients": int(counts.get(str(r.group), 0))})
+    out.therapist_effects = sorted(rows, key=lambda d: d["clinician"])
+    try:
+        val = icc[icc.iloc[:, 0].astype(str).str.startswith("clinician")].iloc[0, -1]
+        out.icc = _clean(float(val))
+    except (IndexError, KeyError, ValueError, TypeError):
+        out.icc = None
+    out.model_note = ("Random-intercept model total ~ 1 + (1 | clinician/patient) on "
+                      "patient-rated alliance; estimates are shrunken deviations from the "
+                      "clinic mean with 95% intervals.")
+
+
+def supervision(db: Session, *, organization_id: int, filters: Filters) -> Supervision:
+    """Compute the supervisor view for one organisation (aggregates only)."""
+    org = db.get(Organization, organization_id)
+    out = Supervision()
+    try:
+        registry.get(filters.instrument)
+    except BordinError:
+        filters = Filters(filters.treatment, filters.format, filters.diagnosis, "wai_sr")
+    adm, _eps = _frames(db, org.code, filters)
+    out.options = adm.attrs.get("options", {})
+    out.n_administrations = len(adm)
+    if adm.empty:
+        out.model_note = "No ratings match these filters."
+        return out
+    pt = adm[adm["rater"] == "patient"]
+    _effects(pt, out)
+    by_t = (pt.groupby("clinician").agg(mean=("total", "mean"), sd=("total", "std"),
+                                        patients=("patient", "nunique"),
+                                        ratings=("total", "size")).reset_index())
+    out.by_therapist = _records(by_t)
+    if "target" in adm:
+        tg = (adm.assign(target=adm["target"].fillna("clinician"))
+              .groupby(["target", "rater"]).agg(mean=("total", "mean"),
+                                                ratings=("total", "size")).reset_index())
+        out.by_target = _records(tg)
+    n_eps = ruptured = repaired = unrepaired = 0
+    for _, g in pt.groupby("episode"):
+        series = g.groupby("session")["total"].mean().dropna()
+        n_eps += 1
+        if len(series) < 3:
+            continue
+        try:
+            events = detect_ruptures(series, rule="personal_sd")
+        except BordinError:
+            continue
+        if len(events):
+            ruptured += 1
+            repaired += sum(e.state == "repaired" for e in events)
+            unrepaired += sum(e.state == "unrepaired" for e in events)
+    out.ruptures = {"episodes": n_eps, "with_rupture": ruptured,
+                    "rupture_rate": ruptured / n_eps if n_eps else None,
+                    "repaired": repaired, "unrepaired": unrepaired,
+                    "repair_rate": repaired / (repaired + unrepaired)
+                    if repaired + unrepaired else None}
+    if "date" in pt and pt["date"].notna().any():
+        month = pd.to_datetime(pt["date"], errors="coerce").dt.to_period("M").astype(str)
+        tr = pt.assign(month=month).groupby("month").agg(
+            mean=("total", "mean"), ratings=("total", "size")).reset_index()
+        out.trend = _records(tr[tr["month"] != "NaT"])
+    return out
