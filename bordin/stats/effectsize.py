@@ -227,11 +227,13 @@ def escalc(
     if measure not in MEASURES:
         raise InputError(field="measure", value=measure, allowed=f"one of {', '.join(MEASURES)}")
     if measure == "COR":
-        r = col(ri, "ri")
-        yi, vi = _check_r(r, "ri"), np.asarray(var_r(r=r, n=col(ni, "ni")))
+        r = _check_r(col(ri, "ri"), "ri")
+        n = _check_n(col(ni, "ni"), 1, "ni", "the variance of r divides by n - 1")
+        yi, vi = r, (1 - r**2) ** 2 / (n - 1)
     elif measure == "ZCOR":
         r = _check_r(col(ri, "ri"), "ri")
-        yi, vi = np.arctanh(r), np.asarray(var_z(n=col(ni, "ni")))
+        n = _check_n(col(ni, "ni"), 3, "ni", "the variance of Fisher's z is 1 / (n - 3)")
+        yi, vi = np.arctanh(r), 1 / (n - 3)
     else:
         n, m = col(ni, "ni"), col(mi, "mi")
         r, v = partial_r_from_t(t=col(ti, "ti"), n=n, m=m)

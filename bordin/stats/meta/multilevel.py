@@ -92,8 +92,13 @@ def _nll(nested: _Nested, sigma2: Array, X: Array, y: Array, reml: bool,
     return val, {"beta": beta, "A_inv": A_inv, "WX": WX}
 
 
-def _newton(fun: Any, x0: Array, *, tol: float, maxiter: int) -> tuple[Array, int]:
-    """Damped Newton minimisation with central-difference derivatives."""
+def _newton(fun: Any, x0: Array, *, tol: float, maxiter: int, floor: float
+            ) -> tuple[Array, int, bool]:
+    """Damped Newton minimisation with central-difference derivatives.
+
+    Stops early (third value True) when a coordinate falls below ``floor``: that
+    component belongs on the boundary.
+    """
     x = x0.copy()
     n = x.size
     hg, hh = 1e-5, 1e-3
@@ -128,14 +133,71 @@ def _newton(fun: Any, x0: Array, *, tol: float, maxiter: int) -> tuple[Array, in
                 break
             t /= 2
         if fn > fx:  # no descent possible: at the optimum within numerical precision
-            return x, it
+            return x, it, False
+        gain = fx - fn
         x = x + t * step
         fx = fn
+        if gain <= 1e-14 * max(1.0, abs(fx)) and np.max(np.abs(t * step)) < 1e-6:
+            return x, it, False  # only rounding noise left in the derivatives
+        if np.any(x < floor):
+            return x, it, True
         if np.max(np.abs(t * step)) < tol:
-            return x, it
+            return x, it, False
     raise EstimationError(
         f"rma_mv: the likelihood maximisation did not converge in {maxiter} iterations"
     )
+
+
+def _maximise(nll: Any, *, start: Array, scale: float, tol: float, maxiter: int
+              ) -> tuple[Array, int]:
+    """Minimise ``nll(σ²)`` over σ² ≥ 0.
+
+    Stage 1: L-BFGS-B on σ²/scale with bounds, which finds which components sit at zero.
+    Stage 2: Newton on log σ² for the positive ones (the others fixed at 0), which
+    polishes the optimum to the precision of the numerical derivatives.
+    """
+    from scipy.optimize import minimize
+
+    n = start.size
+
+    def f(s: Array) -> float:
+        return float(nll(np.maximum(s, 0.0) * scale))
+
+    def grad(s: Array) -> Array:
+        g = np.empty(n)
+        for i in range(n):
+            h = 1e-7 * max(1.0, s[i])
+            e = np.zeros(n)
+            e[i] = h
+            if s[i] - h < 0:
+                g[i] = (f(s + e) - f(s)) / h
+            else:
+                g[i] = (f(s + e) - f(s - e)) / (2 * h)
+        return g
+
+    opt = minimize(f, start / scale, jac=grad, method="L-BFGS-B", bounds=[(0.0, None)] * n,
+                   options={"ftol": 1e-10, "gtol": 1e-7, "maxiter": 10 * maxiter})
+    s = np.maximum(opt.x, 0.0)
+    iters = int(opt.nit)
+    for _ in range(n + 1):
+        free = s > 1e-8
+        if not free.any():
+            break
+
+        def g_log(x: Array, free: np.ndarray = free) -> float:
+            full = np.zeros(n)
+            full[free] = np.exp(x)
+            return float(nll(full * scale))
+
+        floor = math.log(1e-9)
+        x, it, dropped = _newton(g_log, np.log(s[free]), tol=tol, maxiter=maxiter, floor=floor)
+        iters += it
+        s = np.zeros(n)
+        s[free] = np.exp(x)
+        if not dropped:
+            break
+        s[s < 1e-8] = 0.0
+    return s * scale, iters
 
 
 class MultilevelResult:
@@ -292,18 +354,12 @@ def rma_mv(
     ols_res = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
     fe_w = 1.0 / v
     total = max(0.001 * len(cols), float(np.var(ols_res, ddof=1) - 1.0 / np.mean(fe_w)))
-    x0 = np.log(np.full(len(cols), total / len(cols)))
-    floor = math.log(1e-10 * max(total, 1e-12))
-
-    def fun(x: Array) -> float:
-        s = np.exp(x)
-        s[x < floor] = 0.0
-        return _nll(nested, s, X, y, reml, ldXX)[0]
-
-    xhat, iters = _newton(fun, x0, tol=tol, maxiter=maxiter)
-    sigma2 = np.exp(xhat)
-    if np.any(xhat < floor + 5):
-        warnings.warn("a variance component is estimated at (or near) zero",
+    sigma2, iters = _maximise(
+        lambda s2: _nll(nested, s2, X, y, reml, ldXX)[0],
+        start=np.full(len(cols), total / len(cols)), scale=total, tol=tol, maxiter=maxiter,
+    )
+    if np.any(sigma2 == 0):
+        warnings.warn("a variance component is estimated at zero (boundary)",
                       BoundaryWarning, stacklevel=2)
     val, parts = _nll(nested, sigma2, X, y, reml, ldXX)
     beta, vb = parts["beta"], parts["A_inv"]
