@@ -82,7 +82,7 @@ def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> 
     """Fit a model to an already-built design (used by ``fit`` and ``refit``)."""
     profile = Profile(design)
     res = minimise(lambda th: profile.criterion(th, reml=reml), profile.theta0(),
-                   profile.lower)
+                   profile.lower, profile.theta_scale())
     notes: list[str] = []
     theta = res.theta.copy()
     for lev, sl, (rows, cols) in zip(design.levels, profile.slices, profile.tril, strict=True):

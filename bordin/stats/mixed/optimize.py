@@ -126,7 +126,8 @@ def _newton_polish(
 
 
 def minimise(
-    f: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray
+    f: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
+    scale: np.ndarray | None = None,
 ) -> OptimResult:
     """Minimise ``f`` over θ with ``θ ≥ lower``.
 
@@ -138,28 +139,45 @@ def minimise(
         Starting value.
     lower
         Lower bounds (0 for diagonal elements of Λ, ``-inf`` otherwise).
+    scale
+        Typical size of each element. L-BFGS-B works on ``θ / (0.1·scale)``: its first
+        step has unit length, which in θ would often throw a variance onto its bound and
+        leave it stranded there (a trap of the Cholesky parameterisation).
     """
     if len(theta0) == 1:
         return _one_dim(f)
     g, count = _counting(f)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     opts = {"ftol": 1e-13, "gtol": 1e-7, "maxiter": 2000, "maxls": 50}
-    res = optimize.minimize(g, np.asarray(theta0, dtype=float), method="L-BFGS-B",
-                            jac="3-point", bounds=bounds, options=opts)
-    x, value = res.x, float(res.fun)
-    message = str(res.message)
+    s = 0.1 * (np.ones(len(theta0)) if scale is None else np.asarray(scale, dtype=float))
+
+    def run(start: np.ndarray) -> tuple[np.ndarray, float, str]:
+        r = optimize.minimize(lambda u: g(u * s), start / s, method="L-BFGS-B",
+                              jac="3-point", bounds=bounds, options=opts)
+        return r.x * s, float(r.fun), str(r.message)
+
+    theta0 = np.asarray(theta0, dtype=float)
+    x, value, message = run(theta0)
+    # a variance stranded at zero: restart with it at its starting value
+    for j in np.flatnonzero(np.isfinite(lower) & (theta0 > 0)):
+        if x[j] == 0.0:
+            start = x.copy()
+            start[j] = theta0[j]
+            x2, v2, m2 = run(start)
+            if v2 < value:
+                x, value, message = x2, v2, m2
     # a diagonal element close to its bound: try it at exactly zero
     for j in np.flatnonzero(np.isfinite(lower)):
         if 0.0 < x[j] < 1e-3:
             trial = x.copy()
             trial[j] = 0.0
             sub = optimize.minimize(
-                g, trial, method="L-BFGS-B", jac="3-point",
+                lambda u: g(u * s), trial / s, method="L-BFGS-B", jac="3-point",
                 bounds=[(0.0, 0.0) if i == j else b for i, b in enumerate(bounds)],
                 options=opts,
             )
             if float(sub.fun) <= value:
-                x, value = sub.x, float(sub.fun)
+                x, value = sub.x * s, float(sub.fun)
     x, value, grad = _newton_polish(g, x, value, lower)
     free = ~((np.isfinite(lower)) & (x <= lower) & (grad > 0))
     # lme4 flags gradients above 2e-3; allow for rounding in a criterion of size |value|

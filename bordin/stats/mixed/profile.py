@@ -54,6 +54,8 @@ class Profile:
     def __init__(self, design: Design) -> None:
         self.design = design
         self.A0 = design.crossprod
+        self.A0t = np.ascontiguousarray(np.moveaxis(design.crossprod, 0, 2))  # (m, m, G)
+        self.A0_sum = design.crossprod.sum(axis=0)
         self.levels = design.levels
         self.p = design.p
         self.n = design.n
@@ -87,11 +89,27 @@ class Profile:
 
     # -- parameters -------------------------------------------------------------------
     def theta0(self) -> np.ndarray:
-        """lme4's starting value: identity relative factors."""
+        """Starting value: diagonal relative factors scaled to their columns.
+
+        lme4 starts at Λ = I. Here each diagonal element is ``1 / rms(z_j)``, so that a
+        slope on a variable measured in large units (sessions 1–40) does not start with
+        a variance hundreds of times the residual variance; for intercepts this is 1.
+        """
         th = np.zeros(self.n_theta)
-        for sl, (rows, cols) in zip(self.slices, self.tril, strict=True):
-            th[sl] = (rows == cols).astype(float)
+        diag = np.diag(self.A0_sum) / max(self.n, 1)
+        for lev, sl, (rows, cols) in zip(self.levels, self.slices, self.tril, strict=True):
+            rms = np.sqrt(np.clip(diag[lev.z], 1e-6, 1e6))
+            th[sl] = np.where(rows == cols, 1.0 / rms[rows], 0.0)
         return th
+
+    def theta_scale(self) -> np.ndarray:
+        """Typical size of each θ element (for the optimiser's variable scaling)."""
+        th0 = self.theta0()
+        out = np.empty(self.n_theta)
+        for sl, (rows, cols) in zip(self.slices, self.tril, strict=True):
+            d = th0[sl][rows == cols]
+            out[sl] = np.sqrt(d[rows] * d[cols])
+        return out
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The relative covariance factors Λ_k (lower triangular ``q × q``)."""
@@ -103,41 +121,89 @@ class Profile:
         return out
 
     # -- the reduction ----------------------------------------------------------------
+    # Blocks are held as (m, m, G) arrays — groups last and contiguous — and the small
+    # q × q algebra (Λ'AΛ, its Cholesky factor, the triangular solve) is written out
+    # element by element, each element a vector operation over all groups. For q ≤ 4
+    # this is one to two orders of magnitude faster than numpy's batched linalg on
+    # stacks of tiny matrices.
+    def _absorb(
+        self, A: np.ndarray, z: np.ndarray, lam: np.ndarray
+    ) -> tuple[list[np.ndarray], float]:
+        """Factors for absorbing one level: ``C_j`` (rows of ``L⁻¹Λ'A[z, :]``), log|M|."""
+        q = len(z)
+        # B[:, a] = sum_b A[:, z_b] * lam[b, a]     (m, G) each
+        B = []
+        for a in range(q):
+            acc = None
+            for b in range(a, q):
+                c = lam[b, a]
+                if c != 0.0:
+                    term = A[:, z[b], :] * c
+                    acc = term if acc is None else acc + term
+            B.append(acc if acc is not None else np.zeros(A.shape[::2]))
+        # M = I + Λ' A[z, z] Λ, lower triangle
+        M = [[None] * q for _ in range(q)]
+        for a in range(q):
+            for c in range(a + 1):
+                acc = None
+                for b in range(a, q):
+                    coef = lam[b, a]
+                    if coef != 0.0:
+                        term = B[c][z[b], :] * coef
+                        acc = term if acc is None else acc + term
+                if acc is None:
+                    acc = np.zeros(A.shape[2])
+                M[a][c] = acc + 1.0 if a == c else acc
+        # Cholesky M = L L' (lower), then C = L⁻¹ Bᵀ row by row
+        L = [[None] * q for _ in range(q)]
+        logdet = 0.0
+        C: list[np.ndarray] = []
+        for j in range(q):
+            d = M[j][j]
+            for k in range(j):
+                d = d - L[j][k] ** 2
+            ljj = np.sqrt(d)
+            logdet += float(np.log(d).sum())  # log|M| = sum_j log L_jj^2
+            L[j][j] = ljj
+            for i in range(j + 1, q):
+                v = M[i][j]
+                for k in range(j):
+                    v = v - L[i][k] * L[j][k]
+                L[i][j] = v / ljj
+            row = B[j]
+            for k in range(j):
+                row = row - L[j][k] * C[k]
+            C.append(row / ljj)
+        return C, logdet
+
     def reduce(
         self, theta: np.ndarray, *, keep: bool = False
     ) -> tuple[np.ndarray, float, list[np.ndarray]]:
-        """Absorb all levels; return ``(W'V⁻¹W · σ², log|V/σ²|, per-level blocks)``."""
+        """Absorb all levels; return ``(W'V⁻¹W · σ², log|V/σ²|, per-level blocks)``.
+
+        The per-level blocks (only with ``keep``) are ``(G, m, m)`` arrays of each level's
+        cross-products before its own random effects are absorbed.
+        """
         lams = self.lambdas(theta)
-        A = self.A0
+        A = self.A0t
         logdet = 0.0
         kept: list[np.ndarray] = []
         last = len(self.levels) - 1
         for k, lev in enumerate(self.levels):
             if lev.starts is not None:
-                A = np.add.reduceat(A, lev.starts, axis=0)
+                A = np.add.reduceat(A, lev.starts, axis=2)
             if keep:
-                kept.append(A)
-            lam = lams[k]
-            z = lev.z
-            if lev.q == 1:
-                l2 = lam[0, 0] ** 2
-                v = A[:, :, z[0]]
-                M = 1.0 + l2 * v[:, z[0]]
-                logdet += float(np.log(M).sum())
-                w = l2 / M
-                if k == last:
-                    return A.sum(axis=0) - (v * w[:, None]).T @ v, logdet, kept
-                A = A - w[:, None, None] * (v[:, :, None] * v[:, None, :])
-            else:
-                B = A[:, :, z] @ lam
-                M = np.eye(lev.q) + lam.T @ B[:, z, :]
-                M = 0.5 * (M + np.swapaxes(M, 1, 2))
-                L = np.linalg.cholesky(M)
-                logdet += 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
-                C = np.linalg.solve(M, np.swapaxes(B, 1, 2))
-                if k == last:
-                    return A.sum(axis=0) - np.tensordot(B, C, axes=([0, 2], [0, 1])), logdet, kept
-                A = A - B @ C
+                kept.append(np.ascontiguousarray(np.moveaxis(A, 2, 0)))
+            C, ld = self._absorb(A, lev.z, lams[k])
+            logdet += ld
+            if k == last:
+                total = self.A0_sum if (k == 0 and lev.starts is None) else A.sum(axis=2)
+                for c in C:
+                    total = total - c @ c.T
+                return total, logdet, kept
+            A = A.copy() if k == 0 and lev.starts is None else A
+            for c in C:
+                A -= c[:, None, :] * c[None, :, :]
         raise AssertionError("unreachable: a design has at least one level")
 
     def evaluate(self, theta: np.ndarray) -> Evaluation | None:
