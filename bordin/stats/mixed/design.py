@@ -112,10 +112,6 @@ def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
         if n_nodes[k] >= n:
             raise InputError(field=part.name, value=f"{n_nodes[k]} groups for {n} observations",
                              allowed="fewer groups than observations")
-        if n_nodes[k] < 5:
-            warnings.warn(
-                f"grouping factor {part.name} has only {n_nodes[k]} groups; its variance is "
-                "poorly estimated", StatisticalWarning, stacklevel=3)
     # nesting: every node of a finer level lies in exactly one node of the next level,
     # and the finest level's nodes are the cells
     finest = order[0]
@@ -143,6 +139,11 @@ def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
                          f"{spec.random[coarse].name} group); crossed designs are not "
                          "supported"),
             )
+    for k in order:
+        if n_nodes[k] < 5:
+            warnings.warn(
+                f"grouping factor {spec.random[k].name} has only {n_nodes[k]} groups; its "
+                "variance is poorly estimated", StatisticalWarning, stacklevel=3)
     # sort cells: outermost level first, then inward
     sort_keys = tuple(node_ids[k] for k in order)  # lexsort: last key is primary
     perm = np.lexsort(sort_keys)
