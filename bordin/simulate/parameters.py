@@ -244,7 +244,7 @@ class Parameters:
         0.3, "Share of the therapist alliance contribution not explained by the FIS.",
     )
     therapist_rate_sd: float = _p(
-        0.008, "SD of a direct therapist effect on the improvement rate per session that does "
+        0.01, "SD of a direct therapist effect on the improvement rate per session that does "
         "not act through the alliance.",
         "research notes: therapist share of outcome variance ~5% (Johns 2019; Wampold & "
         "Brown, ref. 109)",

@@ -111,5 +111,5 @@ def test_fis_is_rated_by_observers_per_clinician(data) -> None:
     truth = data.truth.clinicians.set_index("clinician")
     skill = truth.loc[fis["clinician"], ["verbal_fluency", "hope", "persuasiveness",
                                          "emotional_expression", "warmth", "empathy",
-                                         "bond_capacity", "rupture_repair"]].mean(1)
+                                         "bond_capacity", "rupture_repair"]].mean(axis=1)
     assert np.corrcoef(fis["total"], skill)[0, 1] > 0.7
