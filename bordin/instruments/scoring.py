@@ -129,6 +129,57 @@ def _spec(spec: InstrumentSpec | str) -> InstrumentSpec:
 
 # --------------------------------------------------------------------- the core
 @dataclass(frozen=True)
+class _Plan:
+    """Per-spec arrays the core needs, computed once per spec object."""
+
+    ids: tuple[str, ...]
+    position: dict[str, int]
+    lo_raw: np.ndarray
+    hi_raw: np.ndarray
+    step: np.ndarray
+    n_steps: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    rescaled: list[int]
+    reversed_: list[int]
+    subscales: dict[str, list[int]]
+    risk: list[int]
+
+
+_PLANS: dict[int, tuple[InstrumentSpec, _Plan]] = {}
+
+
+def _plan(spec: InstrumentSpec) -> _Plan:
+    hit = _PLANS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    items = spec.items
+    ids = tuple(it.id for it in items)
+    position = {i: j for j, i in enumerate(ids)}
+    lo_raw = np.array([it.scale.min for it in items])
+    hi_raw = np.array([it.scale.max for it in items])
+    step = np.array([it.scale.step for it in items])
+    plan = _Plan(
+        ids=ids,
+        position=position,
+        lo_raw=lo_raw,
+        hi_raw=hi_raw,
+        step=step,
+        n_steps=np.rint((hi_raw - lo_raw) / step),
+        lo=np.array([it.scored_range[0] for it in items]),
+        hi=np.array([it.scored_range[1] for it in items]),
+        rescaled=[j for j, it in enumerate(items) if it.rescale is not None],
+        reversed_=[j for j, it in enumerate(items) if it.reverse],
+        subscales={n: [position[m] for m in ms] for n, ms in spec.subscales.items()},
+        risk=[position[i] for i in ids if spec.item(i).risk],
+    )
+    if len(_PLANS) > 256:  # specs are few; this only guards against unbounded growth
+        _PLANS.clear()
+    _PLANS[id(spec)] = (spec, plan)
+    return plan
+
+
+@dataclass(frozen=True)
 class _Core:
     total: np.ndarray
     subscales: dict[str, np.ndarray]
@@ -146,22 +197,24 @@ def _core(
     missing: Literal["raise", "nan"],
 ) -> _Core:
     """Score an (n, k) float matrix of raw responses (NaN = missing), item order of spec."""
-    _n, k = values.shape
+    k = values.shape[1]
     items = spec.items
-    lo_raw = np.array([it.scale.min for it in items])
-    hi_raw = np.array([it.scale.max for it in items])
-    step = np.array([it.scale.step for it in items])
+    plan = _plan(spec)
+    lo_raw, hi_raw, step, n_steps = plan.lo_raw, plan.hi_raw, plan.step, plan.n_steps
     answered = ~np.isnan(values)
 
-    # 1. range and step
+    # 1. range and step, in one pass: the position on the scale must be a whole step
+    # from 0 to n_steps (NaN compares False, infinities fail the range test).
     with np.errstate(invalid="ignore"):
-        off = (values - lo_raw) / step
-        bad = answered & (
-            ~np.isfinite(values)
-            | (values < lo_raw - _TOL)
-            | (values > hi_raw + _TOL)
-            | (np.abs(off - np.round(off)) > _TOL)
-        )
+        pos = values - lo_raw  # in-place steps below: this runs over every cell
+        pos /= step
+        whole = np.rint(pos)
+        np.subtract(pos, whole, out=pos)
+        np.abs(pos, out=pos)
+        bad = pos > _TOL
+        bad |= whole < 0
+        bad |= whole > n_steps
+    bad &= answered
     if bad.any():
         r, c = np.argwhere(bad)[0]
         where = spec.id if row_labels is None else f"{spec.id}, row {row_labels[r]!r}"
@@ -172,12 +225,19 @@ def _core(
             context=where,
         )
 
-    # 2. rescale and reverse
-    lo = np.array([it.scored_range[0] for it in items])
-    hi = np.array([it.scored_range[1] for it in items])
-    scored = lo + (values - lo_raw) * ((hi - lo) / (hi_raw - lo_raw))
-    rev = np.array([it.reverse for it in items])
-    scored = np.where(rev, lo + hi - scored, scored)
+    # 2. rescale and reverse (only the columns that need it)
+    lo, hi = plan.lo, plan.hi
+    scored = values
+    resc = plan.rescaled
+    if resc:
+        scored = scored.copy()
+        scored[:, resc] = lo[resc] + (values[:, resc] - lo_raw[resc]) * (
+            (hi[resc] - lo[resc]) / (hi_raw[resc] - lo_raw[resc])
+        )
+    rev = plan.reversed_
+    if rev:
+        scored = scored.copy() if scored is values else scored
+        scored[:, rev] = (lo[rev] + hi[rev]) - scored[:, rev]
     scored_zero = np.where(answered, scored, 0.0)
 
     # 3. total with proration
@@ -201,17 +261,15 @@ def _core(
     total = np.where(scorable, total, np.nan)
 
     # 4. subscales
-    index = {it.id: j for j, it in enumerate(items)}
     subs: dict[str, np.ndarray] = {}
-    for name, members in spec.subscales.items():
-        cols = [index[m] for m in members]
+    for name, cols in plan.subscales.items():
         s_ans = answered[:, cols].sum(axis=1)
         s_val = _aggregate(spec, scored_zero[:, cols], s_ans, len(cols))
         ok = (len(cols) - s_ans <= spec.subscale_max_missing) & scorable
         subs[name] = np.where(ok, s_val, np.nan)
 
     # 5. risk items: endorsed above the scale minimum
-    risk_cols = [index[i] for i in spec.risk_items]
+    risk_cols = plan.risk
     risk = answered[:, risk_cols] & (values[:, risk_cols] > lo_raw[risk_cols] + _TOL)
     return _Core(total, subs, n_ans, n_miss, risk, scorable)
 
@@ -276,16 +334,17 @@ def score(spec: InstrumentSpec | str, responses: Mapping[Any, float | None]) -> 
             field="responses", value=type(responses).__name__,
             allowed="a mapping of item id to value", context=spec.id,
         )
-    row = np.full((1, len(spec.items)), np.nan)
-    ids = spec.item_ids
+    plan = _plan(spec)
+    row = np.full((1, len(plan.ids)), np.nan)
+    ids = plan.ids
     for key, value in responses.items():
-        item_id = spec.resolve_item_id(key)
+        item_id = key if key in plan.position else spec.resolve_item_id(key)
         if item_id is None:
             raise InputError(
                 field=str(key), value=value,
                 allowed=f"an item of {spec.id} ({ids[0]} .. {ids[-1]})", context=spec.id,
             )
-        row[0, ids.index(item_id)] = _number(spec, item_id, value)
+        row[0, plan.position[item_id]] = _number(spec, item_id, value)
     core = _core(spec, row, row_labels=None, missing="raise")
     total = float(core.total[0])
     band, above, clinical = _band_and_cutoff(spec, total)
@@ -300,7 +359,9 @@ def score(spec: InstrumentSpec | str, responses: Mapping[Any, float | None]) -> 
         band=band,
         above_cutoff=above,
         clinical=clinical,
-        risk_items=tuple(i for i, hit in zip(spec.risk_items, core.risk[0], strict=True) if hit),
+        risk_items=tuple(
+            plan.ids[j] for j, hit in zip(plan.risk, core.risk[0], strict=True) if hit
+        ),
         derived={k: total * m for k, m in spec.derived.items()},
     )
 
@@ -345,7 +406,8 @@ def score_frame(
     pandas.DataFrame
         Indexed like ``df``, with ``total``, one column per subscale, one per derived
         score, ``n_answered``, ``n_missing``, ``prorated``, ``band``, ``above_cutoff``,
-        ``clinical`` and ``risk_items`` (comma-separated ids, "" if none).
+        ``clinical`` and ``risk_items`` (comma-separated ids, "" if none). ``band`` and
+        ``risk_items`` are categoricals (NaN band where the total is NaN).
     """
     spec = _spec(spec)
     if missing not in ("raise", "nan"):
@@ -364,7 +426,7 @@ def score_frame(
                 context=f"{spec.id}, row {df.index[r]!r}",
             )
         values[:, j] = num.to_numpy(dtype=float, na_value=np.nan)
-    core = _core(spec, values, row_labels=list(df.index), missing=missing)
+    core = _core(spec, values, row_labels=df.index, missing=missing)
     out = pd.DataFrame({"total": core.total}, index=df.index)
     for name, vals in core.subscales.items():
         out[name] = vals
@@ -373,8 +435,7 @@ def score_frame(
     out["n_answered"] = core.n_answered
     out["n_missing"] = core.n_missing
     out["prorated"] = (core.n_missing > 0) & core.scorable
-    bands = [spec.band_of(t) if math.isfinite(t) else None for t in core.total]
-    out["band"] = pd.Series(bands, index=df.index, dtype=object) if spec.bands else None
+    out["band"] = _bands(spec, core.total)
     if spec.cutoff is None:
         out["above_cutoff"] = None
         out["clinical"] = None
@@ -385,9 +446,34 @@ def score_frame(
         out["above_cutoff"] = pd.array(np.where(valid, above, False), dtype="boolean")
         out["clinical"] = pd.array(np.where(valid, clinical, False), dtype="boolean")
         out.loc[~valid, ["above_cutoff", "clinical"]] = pd.NA
-    risk_ids = np.array(spec.risk_items, dtype=object)
-    out["risk_items"] = [",".join(risk_ids[row]) for row in core.risk]
+    out["risk_items"] = _risk_labels(spec, core.risk)
     return out
+
+
+def _bands(spec: InstrumentSpec, total: np.ndarray) -> pd.Categorical:
+    """Band labels for many totals at once (same rule as ``spec.band_of``), as a
+    categorical ordered from the lowest band (NaN where the total is NaN)."""
+    names = [b.label for b in spec.bands]
+    if not names:
+        return pd.Categorical.from_codes(np.full(total.shape, -1), categories=[], ordered=True)
+    lowers = np.array([b.lower for b in spec.bands]) - 1e-9
+    finite = np.isfinite(total)
+    idx = np.searchsorted(lowers, np.where(finite, total, lowers[0]), side="right") - 1
+    codes = np.where(finite, np.clip(idx, 0, None), -1)
+    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
+
+
+def _risk_labels(spec: InstrumentSpec, risk: np.ndarray) -> pd.Categorical:
+    """Comma-separated endorsed risk items per row ("" when none), without a row loop.
+
+    Each row's endorsed set is coded as a bit pattern: the code of a categorical
+    whose 2**r categories are the possible labels (r is 1 or 2 for the bundled
+    instruments).
+    """
+    ids = spec.risk_items
+    code = (risk.astype(np.int64) << np.arange(len(ids))).sum(axis=1)
+    labels = [",".join(i for j, i in enumerate(ids) if m >> j & 1) for m in range(2 ** len(ids))]
+    return pd.Categorical.from_codes(code, categories=labels)
 
 
 def _columns(

@@ -88,7 +88,7 @@ def test_frame_missing_columns_and_bad_options() -> None:
 def test_frame_nan_mode_and_nullable_flags() -> None:
     df = pd.DataFrame({f"phq9_{i}": [np.nan, 2.0] for i in range(1, 10)})
     out = score_frame("phq9", df, missing="nan")
-    assert np.isnan(out.loc[0, "total"]) and out.loc[0, "band"] is None
+    assert np.isnan(out.loc[0, "total"]) and pd.isna(out.loc[0, "band"])
     assert out["clinical"].isna().iloc[0] and bool(out.loc[1, "clinical"])
     assert out.loc[1, "risk_items"] == "phq9_9"
     assert not out.loc[0, "prorated"]
