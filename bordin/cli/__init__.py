@@ -29,12 +29,15 @@ def _register() -> None:
     # One import per command module; each adds its commands to `app`.
     # Keep this list sorted.
     from bordin.cli import (
+        analyze,  # noqa: F401
         demo,  # noqa: F401
         exchange,  # noqa: F401
         instruments,  # noqa: F401
+        meta,  # noqa: F401
         simulate,  # noqa: F401
         store,  # noqa: F401
         version,  # noqa: F401
+        web,  # noqa: F401
     )
 
 
