@@ -79,14 +79,14 @@ def patient_summary(adm: pd.DataFrame) -> pd.DataFrame:
 
 
 def _risk_words(g: pd.DataFrame) -> str:
-    """Endorsed risk items of one episode, as "phq9 item 9 (sessions 1, 2, 3)"."""
+    """Endorsed risk items of one episode, as "phq9 item 9 (s1, s2, s3)"."""
     sessions: dict[str, list[int]] = {}
     for r in g[g["risk_items"].fillna("") != ""].itertuples():
         for item in str(r.risk_items).split(";"):
             label = item.replace(f"{r.instrument}_", f"{r.instrument} item ")
             sessions.setdefault(label, []).append(int(r.session))
     return "; ".join(
-        f"{label} (session{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"
+        f"{label} (s{', s'.join(map(str, sorted(s)))})"
         for label, s in sessions.items()
     )
 
@@ -103,9 +103,9 @@ def _ruptures(wai: pd.DataFrame) -> str:
     for e in events:
         state = getattr(e, "state", "")
         if state == "repaired":
-            words.append(f"rupture s{e.start}, repaired s{e.repaired_at}")
+            words.append(f"rupture s{e.start} → repaired s{e.repaired_at}")
         else:
-            words.append(f"rupture s{e.start}, {state or 'open'}")
+            words.append(f"rupture s{e.start} ({state or 'open'})")
     return "; ".join(words)
 
 
@@ -130,26 +130,26 @@ def _render(console: Console, adm: pd.DataFrame, where: str, counts: dict[str, i
     console.print(t)
 
     ps = patient_summary(adm)
-    p = Table(title="Patients: alliance course, symptom change (Jacobson–Truax category), flags")
-    for col in ("patient", "therapist", "sessions", "WAI-SR first→last", "goal/task/bond (last)",
-                "PHQ-9 first→last", "PHQ-9 change", "GAD-7 first→last", "GAD-7 change",
-                "alliance flags", "risk items"):
-        p.add_column(col, overflow="fold")
+    p = Table(title="Patients: alliance course (WAI-SR), symptom change with its "
+                    "Jacobson–Truax category, flags")
+    for col in ("patient", "therapist", "sessions", "WAI-SR", "goal/task/bond (last)",
+                "PHQ-9", "GAD-7", "alliance flags", "risk items"):
+        p.add_column(col)
     styles = {"recovered": "green", "improved": "green", "unchanged": "yellow",
               "deteriorated": "red"}
     for r in ps.to_dict("records"):
-        def arrow(prefix: str, rec: dict[str, Any] = r) -> str:
-            return f"{_fmt(rec.get(prefix + '_first'), 0)}→{_fmt(rec.get(prefix + '_last'), 0)}"
-
-        def cat(inst: str, rec: dict[str, Any] = r) -> str:
+        def change(inst: str, rec: dict[str, Any] = r) -> str:
             c = rec.get(f"{inst}_change")
-            return f"[{styles.get(c, 'white')}]{c}[/]" if isinstance(c, str) else "–"
+            if not isinstance(c, str):
+                return "–"
+            arrow = f"{_fmt(rec.get(inst + '_first'), 0)}→{_fmt(rec.get(inst + '_last'), 0)}"
+            return f"{arrow} [{styles.get(c, 'white')}]{c}[/]"
 
         p.add_row(
             r["patient"], r["clinician"], str(r["sessions"]),
-            arrow("alliance"),
+            f"{_fmt(r.get('alliance_first'), 0)}→{_fmt(r.get('alliance_last'), 0)}",
             "/".join(_fmt(r.get(s), 0) for s in SUBSCALES),
-            arrow("phq9"), cat("phq9"), arrow("gad7"), cat("gad7"),
+            change("phq9"), change("gad7"),
             r.get("ruptures") or "",
             f"[bold red]{r['risk']}[/]" if r.get("risk") else "",
         )
