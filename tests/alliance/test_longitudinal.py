@@ -161,3 +161,17 @@ def test_bad_input(administrations: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="random_slope"):
         within_between(administrations, alliance_instrument="WAI-SR",
                        outcome_instrument="PHQ-9", random_slope=True, therapist_level=True)
+
+
+def test_random_slope_matches_lmertest(administrations: pd.DataFrame, ref: dict) -> None:
+    res = within_between(administrations, alliance_instrument="WAI-SR",
+                         outcome_instrument="PHQ-9", random_slope=True)
+    m = res.models["alliance_to_symptoms"]
+    r = ref["longitudinal"]["alliance_to_symptoms_slope"]
+    # (1 + alliance_within | episode): same REML optimum; the variance components are
+    # flatter in this model, so 1e-5 relative on them and 1e-5 absolute on estimates.
+    np.testing.assert_allclose(m.fixed["estimate"], r["estimate"], atol=1e-5)
+    np.testing.assert_allclose(m.fixed["se"], r["se"], rtol=1e-4)
+    np.testing.assert_allclose(m.varcomp["variance"], r["vcov"], rtol=1e-4)
+    assert m.loglik == pytest.approx(r["loglik"], abs=1e-4)
+    assert res.random_slope
