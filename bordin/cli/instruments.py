@@ -147,7 +147,7 @@ def load_wording_command(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data-dir", help="Data folder (default: $BORDIN_DATA_DIR or ~/.local/share/bordin)."
+            "--data-dir", help="Data folder (default: $BORDIN_DATA_DIR or ./data)."
         ),
     ] = None,
 ) -> None:

@@ -17,8 +17,9 @@ YAML: one mapping, or a list of them::
 
 CSV: columns ``instrument, language, item, text`` (one row per item).
 
-The data folder is ``$BORDIN_DATA_DIR`` if set, else ``$XDG_DATA_HOME/bordin`` (by
-default ``~/.local/share/bordin``); wording lives in ``wording/<instrument>/<lang>.yaml``.
+The data folder is the project's: ``$BORDIN_DATA_DIR`` if set, else ``./data`` (the
+same rule as ``bordin.store.db.data_dir``, repeated here because the instrument layer
+sits below the store); wording lives in ``wording/<instrument>/<lang>.yaml``.
 """
 
 from __future__ import annotations
@@ -42,14 +43,10 @@ _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 def data_folder(override: object = None) -> Path:
-    """The data folder: ``override``, else ``$BORDIN_DATA_DIR``, else the XDG data home."""
+    """The data folder: ``override``, else ``$BORDIN_DATA_DIR``, else ``./data``."""
     if override is not None:
         return Path(str(override))
-    env = os.environ.get("BORDIN_DATA_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "bordin"
+    return Path(os.environ.get("BORDIN_DATA_DIR") or "data")
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,14 @@ def test_bad_files(tmp_path: Path) -> None:
         load_wording(csv)
     with pytest.raises(InputError, match="once per file"):
         load_wording(_yaml(tmp_path, [_gad7(), _gad7()]), data_dir=tmp_path)
+
+
+def test_default_data_folder_is_project_data(tmp_path: Path, monkeypatch) -> None:
+    from bordin.instruments.wording import data_folder
+
+    monkeypatch.delenv("BORDIN_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert data_folder() == Path("data")
+    (w,) = load_wording(_yaml(tmp_path, _gad7()))
+    assert (tmp_path / "data" / "wording" / "gad7" / "en.yaml").is_file()
+    assert w.path == Path("data") / "wording" / "gad7" / "en.yaml"
