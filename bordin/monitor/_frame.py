@@ -59,6 +59,11 @@ class LongScores:
     rater: np.ndarray
     target: np.ndarray
     scale: np.ndarray
+    ins_code: np.ndarray  # per group, codes into ins_u
+    ins_u: np.ndarray
+    scale_code: np.ndarray  # per group, codes into scale_u
+    scale_u: np.ndarray
+    strata: np.ndarray  # per group, code of (instrument, rater, target, scale)
 
 
 def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
@@ -68,11 +73,13 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     """
     present = [s for s in scales if s in adm.columns]
     ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
-    ins_c, ins_u = pd.factorize(adm["instrument"].astype(str), sort=False)
-    rat_c, rat_u = pd.factorize(adm["rater"].astype(str), sort=False)
-    tgt = adm["target"].fillna("clinician").astype(str) if "target" in adm else pd.Series(
-        "clinician", index=adm.index)
-    tg_c, tg_u = pd.factorize(tgt, sort=False)
+    ins_c, ins_u = pd.factorize(adm["instrument"], sort=False)
+    ins_u = np.asarray(ins_u, dtype=object).astype(str).astype(object)
+    rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
+    rat_u = np.asarray(rat_u, dtype=object).astype(str).astype(object)
+    tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
+    tg_c, tg_u = pd.factorize(tgt.fillna("clinician"), sort=False)
+    tg_u = np.asarray(tg_u, dtype=object).astype(str).astype(object)
     ni, nr, nt, ns = len(ins_u), len(rat_u), len(tg_u), max(len(present), 1)
     base = ((ep_c.astype(np.int64) * ni + ins_c) * nr + rat_c) * nt + tg_c
     sess_all = adm["session"].to_numpy(dtype=float)
@@ -109,8 +116,10 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     rest //= nr
     ins = rest % ni
     ep = rest // ni
+    scale_u = np.asarray(present if present else ["total"], dtype=object)
+    strata = gc % (ni * nr * nt * ns)  # the code without the episode
     return LongScores(
-        g=g, episode=np.asarray(ep_u, dtype=object)[ep], instrument=np.asarray(ins_u)[ins],
-        rater=np.asarray(rat_u)[ra], target=np.asarray(tg_u)[tg],
-        scale=np.asarray(present if present else ["total"])[sc],
+        g=g, episode=np.asarray(ep_u, dtype=object)[ep], instrument=ins_u[ins],
+        rater=rat_u[ra], target=tg_u[tg], scale=scale_u[sc], ins_code=ins, ins_u=ins_u,
+        scale_code=sc, scale_u=scale_u, strata=strata,
     )

@@ -166,36 +166,31 @@ def rupture_frame(
     population_sd: float | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Rupture events of every watch over the long scores (``_g`` is the group)."""
-    kinds = {i: kind_of(str(i)) for i in pd.unique(ls.instrument)}
-    is_alliance = np.array([kinds[i] == "alliance" for i in ls.instrument], dtype=bool)
-    popsd = None
+    ins_alliance = np.array([kind_of(str(i)) == "alliance" for i in ls.ins_u], dtype=bool)
+    is_alliance = ins_alliance[ls.ins_code] if ls.g.n_groups else np.zeros(0, dtype=bool)
     if population_sd is None:
         popsd = _population_sd(ls)
     elif isinstance(population_sd, Mapping):
-        popsd = np.array(
-            [
-                population_sd.get(f"{i}.{s}", population_sd.get(str(i), np.nan))
-                for i, s in zip(ls.instrument, ls.scale, strict=True)
-            ],
-            dtype=float,
-        )
+        table = np.array([[float(population_sd.get(f"{i}.{sc}", population_sd.get(str(i), np.nan)))
+                           for sc in ls.scale_u] for i in ls.ins_u], dtype=float)
+        popsd = table[ls.ins_code, ls.scale_code]
     else:
         popsd = np.full(ls.g.n_groups, float(population_sd))
     pieces = []
     for w in watches:
         keep = is_alliance.copy()
         if w.instruments is not None:
-            keep &= np.isin(ls.instrument, list(w.instruments))
+            keep &= np.isin(ls.ins_u, list(w.instruments))[ls.ins_code]
         if w.scales is not None:
-            keep &= np.isin(ls.scale, list(w.scales))
+            keep &= np.isin(ls.scale_u, list(w.scales))[ls.scale_code]
         if isinstance(w.rule, CutoffRule) and w.rule.cutoff is None:
             # The instrument's own cutoff, instrument by instrument (there are few).
-            for ins in pd.unique(ls.instrument[keep]):
-                spec = spec_or_none(str(ins))
+            for k in np.unique(ls.ins_code[keep]):
+                spec = spec_or_none(str(ls.ins_u[k]))
                 if spec is None or getattr(spec, "cutoff", None) is None:
                     continue
                 r = dataclasses.replace(w.rule, cutoff=float(spec.cutoff))
-                pieces.append(_run_rule(ls, r, keep & (ls.instrument == ins), None))
+                pieces.append(_run_rule(ls, r, keep & (ls.ins_code == k), None))
         else:
             pieces.append(_run_rule(ls, w.rule, keep, popsd))
     pieces = [p for p in pieces if p is not None]
@@ -207,13 +202,9 @@ def rupture_frame(
 def ceiling_frame(ls: LongScores, *, share: float, min_sessions: int = 3) -> pd.DataFrame:
     """One row per alliance series with at least ``share`` of its scores at the maximum."""
     g = ls.g
-    maxima = np.array(
-        [
-            (r[1] if (r := scale_range(str(i), str(s))) is not None else np.nan)
-            for i, s in zip(ls.instrument, ls.scale, strict=True)
-        ],
-        dtype=float,
-    )
+    table = np.array([[(r[1] if (r := scale_range(str(i), str(sc))) is not None else np.nan)
+                       for sc in ls.scale_u] for i in ls.ins_u], dtype=float)
+    maxima = table[ls.ins_code, ls.scale_code] if g.n_groups else np.zeros(0)
     at_max = g.val >= maxima[g.grp]
     n = g.ends - g.starts
     k = np.bincount(g.grp, weights=at_max.astype(float), minlength=g.n_groups)
@@ -255,65 +246,60 @@ def discrepancy_frame(
     family and scale. ``direction="clinician_higher"`` flags only a clinician who rates
     the alliance higher than the patient (the blind spot that matters clinically).
     """
-    rat = adm["rater"].astype(str)
-    fam = adm["instrument"].astype(str).map(lambda i: pairs.get(i, i))
-    base = adm.assign(
-        _fam=fam.to_numpy(),
-        _tgt=(adm["target"].fillna("clinician").astype(str) if "target" in adm else "clinician"),
-    )
-    cols = ["episode", "session", "_fam", "_tgt", "instrument"]
-    present = [s for s in scales if s in adm.columns]
-    p = base.loc[rat == "patient", cols + present]
-    c = base.loc[rat == "clinician", cols + present]
-    if p.empty or c.empty:
+    # Integer codes throughout: string columns (Arrow-backed in pandas 3) are slow to
+    # map and merge row by row.
+    ins_c, ins_u = pd.factorize(adm["instrument"], sort=False)
+    ins_u = np.asarray(ins_u, dtype=object).astype(str)
+    fam_u, fam_of = np.unique([pairs.get(i, i) for i in ins_u], return_inverse=True)
+    fam_c = fam_of[ins_c]
+    rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
+    rat_u = list(np.asarray(rat_u, dtype=object).astype(str))
+    tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
+    tg_c, tg_u = pd.factorize(tgt.fillna("clinician"), sort=False)
+    tg_u = np.asarray(tg_u, dtype=object)
+    ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
+    ep_u = np.asarray(ep_u, dtype=object)
+    is_p = rat_c == (rat_u.index("patient") if "patient" in rat_u else -2)
+    is_c = rat_c == (rat_u.index("clinician") if "clinician" in rat_u else -2)
+    if not is_p.any() or not is_c.any():
         return pd.DataFrame(columns=["episode"])
-    m = p.merge(c, on=["episode", "session", "_fam", "_tgt"], suffixes=("_p", "_c"))
+    present = [sc for sc in scales if sc in adm.columns]
+    base = pd.DataFrame({"e": ep_c, "s": adm["session"].to_numpy(dtype=np.int64), "f": fam_c,
+                         "t": tg_c, "i": ins_c})
+    for sc in present:
+        base[sc] = numeric_column(adm, sc)
+    m = base.loc[is_p].merge(base.loc[is_c], on=["e", "s", "f", "t"], suffixes=("_p", "_c"))
     out = []
-    for s in present:
-        pv = pd.to_numeric(m[f"{s}_p"], errors="coerce").to_numpy(dtype=float)
-        cv = pd.to_numeric(m[f"{s}_c"], errors="coerce").to_numpy(dtype=float)
+    for sc in present:
+        pv = m[f"{sc}_p"].to_numpy(dtype=float)
+        cv = m[f"{sc}_c"].to_numpy(dtype=float)
+        f = m["f"].to_numpy()
         if isinstance(threshold, Mapping):
-            thr = m["_fam"].map(lambda f, s=s: threshold.get(f"{f}.{s}", threshold.get(f, np.nan)))
-            thr = thr.to_numpy(dtype=float)
+            per_fam = np.array([float(threshold.get(f"{fu}.{sc}", threshold.get(fu, np.nan)))
+                                for fu in fam_u])
         elif threshold is None:
-            sd = (
-                pd.Series(numeric_column(base, s)[(rat == "patient").to_numpy()])
-                .groupby(base.loc[rat == "patient", "_fam"].to_numpy())
-                .std()
-            )
-            thr = m["_fam"].map(sd).to_numpy(dtype=float)
+            pvals = base.loc[is_p, sc].to_numpy(dtype=float)
+            per_fam = (pd.Series(pvals).groupby(base.loc[is_p, "f"].to_numpy()).std()
+                       .reindex(np.arange(fam_u.size)).to_numpy(dtype=float))
         else:
-            thr = np.full(len(m), float(threshold))
+            per_fam = np.full(fam_u.size, float(threshold))
+        thr = per_fam[f]
         diff = cv - pv
         with np.errstate(invalid="ignore"):
             hit = diff > thr if direction == "clinician_higher" else np.abs(diff) > thr
         if not hit.any():
             continue
-        mm = m.loc[hit]
-        out.append(
-            pd.DataFrame(
-                {
-                    "episode": mm["episode"].to_numpy(),
-                    "instrument": mm["instrument_p"].to_numpy(),
-                    "rater": "patient+clinician",
-                    "target": mm["_tgt"].to_numpy(),
-                    "scale": s,
-                    "kind": "discrepancy",
-                    "rule": f"discrepancy(direction={direction})",
-                    "start": mm["session"].to_numpy(dtype=np.int64),
-                    "session": mm["session"].to_numpy(dtype=np.int64),
-                    "state": "open",
-                    "observed": pv[hit],
-                    "baseline": cv[hit],
-                    "threshold": thr[hit],
-                    "depth": diff[hit],
-                    "lowest": -1,
-                    "lowest_score": np.nan,
-                    "repaired_at": np.nan,
-                    "params": [{"direction": direction}] * int(hit.sum()),
-                }
-            )
-        )
+        k = int(hit.sum())
+        sess_h = m["s"].to_numpy()[hit]
+        out.append(pd.DataFrame({
+            "episode": ep_u[m["e"].to_numpy()[hit]], "instrument": ins_u[m["i_p"].to_numpy()[hit]],
+            "rater": "patient+clinician", "target": tg_u[m["t"].to_numpy()[hit]], "scale": sc,
+            "kind": "discrepancy", "rule": f"discrepancy(direction={direction})",
+            "start": sess_h, "session": sess_h, "state": "open", "observed": pv[hit],
+            "baseline": cv[hit], "threshold": thr[hit], "depth": diff[hit], "lowest": -1,
+            "lowest_score": np.nan, "repaired_at": np.nan,
+            "params": [{"direction": direction}] * k,
+        }))
     if not out:
         return pd.DataFrame(columns=["episode"])
     return pd.concat(out, ignore_index=True)
@@ -387,48 +373,53 @@ def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataF
 
 
 def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
-    """Episode attributes, severity, feedback and the dedupe key."""
+    """Episode attributes, severity, feedback and the dedupe key.
+
+    Everything is looked up through integer codes of the few distinct values (kinds,
+    scales, states, episodes): mapping string columns row by row is what would cost.
+    """
     if alerts.empty:
         return pd.DataFrame(columns=ALERT_COLUMNS)
     attrs = [c for c in EPISODE_ATTRS if c in adm.columns]
-    if attrs:
-        ep = adm.drop_duplicates("episode")[["episode", *attrs]]
-        alerts = alerts.merge(ep, on="episode", how="left")
+    ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
+    first_row = np.full(len(ep_u), -1, dtype=np.int64)
+    first_row[ep_c[::-1]] = np.arange(len(ep_c))[::-1]
+    where = pd.Index(ep_u).get_indexer(alerts["episode"])
     for c in EPISODE_ATTRS:
-        if c not in alerts:
+        if c in attrs:
+            col = adm[c].to_numpy(dtype=object)[first_row]
+            alerts[c] = np.where(where >= 0, col[np.maximum(where, 0)], None)
+        else:
             alerts[c] = None
-    kind = alerts["kind"].to_numpy(dtype=object)
-    sev = alerts["kind"].map(SEVERITY).to_numpy(dtype=object)
-    is_r = kind == "rupture"
-    sev[is_r] = alerts.loc[is_r, "state"].map(RUPTURE_SEVERITY).to_numpy()
-    alerts["severity"] = sev
-    combos = alerts[["kind", "scale", "state"]].drop_duplicates()
-    table = {
-        (k, s, st): route(k, str(s) if k != "risk" else "total", st)
-        for k, s, st in combos.itertuples(index=False)
-    }
-    keys = list(zip(alerts["kind"], alerts["scale"], alerts["state"], strict=True))
-    alerts["pathway"] = [",".join(table[k][0]) for k in keys]
-    alerts["suggestions"] = [table[k][1] for k in keys]
-    alerts["dedupe_key"] = (
-        alerts["episode"].astype(str)
-        + "|"
-        + alerts["instrument"].astype(str)
-        + "|"
-        + alerts["rater"].astype(str)
-        + "|"
-        + alerts["target"].astype(str)
-        + "|"
-        + alerts["scale"].astype(str)
-        + "|"
-        + alerts["rule"].astype(str)
-        + "|"
-        + alerts["start"].astype(str)
-    )
-    order = alerts["kind"].map(
-        {"risk": 0, "not_on_track": 1, "rupture": 2, "discrepancy": 3, "ceiling": 4}
-    )
-    alerts = alerts.assign(_o=order).sort_values(["_o", "episode", "session"], kind="stable")
+    k_c, k_u = pd.factorize(alerts["kind"], sort=False)
+    s_c, s_u = pd.factorize(alerts["scale"].astype(object), sort=False)
+    t_c, t_u = pd.factorize(alerts["state"], sort=False)
+    combo = (k_c * len(s_u) + s_c) * len(t_u) + t_c
+    cu, inv = np.unique(combo, return_inverse=True)
+    path, sugg, sev = [], [], []
+    for c in cu:
+        kind = str(k_u[c // (len(s_u) * len(t_u))])
+        scale = str(s_u[(c // len(t_u)) % len(s_u)])
+        state = str(t_u[c % len(t_u)])
+        pw, ids = route(kind, scale if kind != "risk" else "total", state)
+        path.append(",".join(pw))
+        sugg.append(ids)
+        sev.append(RUPTURE_SEVERITY[state] if kind == "rupture" else SEVERITY[kind])
+    alerts["severity"] = np.asarray(sev, dtype=object)[inv]
+    alerts["pathway"] = np.asarray(path, dtype=object)[inv]
+    sugg_arr = np.empty(len(sugg), dtype=object)
+    sugg_arr[:] = sugg
+    alerts["suggestions"] = sugg_arr[inv]
+    parts = [alerts[c].astype(object).astype(str).to_numpy(dtype=object)
+             for c in ("episode", "instrument", "rater", "target", "scale", "rule", "start")]
+    key = parts[0]
+    for p in parts[1:]:
+        key = key + "|" + p
+    alerts["dedupe_key"] = key
+    order = np.array([{"risk": 0, "not_on_track": 1, "rupture": 2, "discrepancy": 3,
+                       "ceiling": 4}[str(k)] for k in k_u])[k_c]
+    alerts = alerts.iloc[np.lexsort((alerts["session"].to_numpy(),
+                                     np.maximum(where, 0), order))]
     return alerts[ALERT_COLUMNS].reset_index(drop=True)
 
 

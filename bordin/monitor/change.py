@@ -113,19 +113,32 @@ def change_table(
 ) -> pd.DataFrame:
     """Reliable change for many (instrument, before, after) triples, computed once per
     distinct triple. Instruments without norms get NaN and category None."""
-    key = pd.DataFrame({"instrument": instruments, "before": before, "after": after})
+    codes, names = pd.factorize(pd.Series(instruments), sort=False)
+    return change_codes(codes, np.asarray(names, dtype=object).astype(str), before, after,
+                        scale=scale, norms=norms)
+
+
+def change_codes(
+    codes: np.ndarray, names: np.ndarray, before: np.ndarray, after: np.ndarray, *,
+    scale: str = "total", norms: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """As :func:`change_table`, with instruments given as integer codes into ``names``."""
+    key = pd.DataFrame({"c": np.asarray(codes, dtype=np.int64),
+                        "before": np.asarray(before, dtype=float),
+                        "after": np.asarray(after, dtype=float)})
     uniq = key.drop_duplicates()
     rows = []
-    bad: set[str] = set()
-    for ins, b, a in uniq.itertuples(index=False):
-        if ins in bad:
+    bad: set[int] = set()
+    for c, b, a in uniq.itertuples(index=False):
+        if c in bad:
             rows.append((np.nan, False, np.nan, None, None, np.nan))
             continue
+        ins = str(names[c])
         try:
-            rc = _rc(str(ins), float(b), float(a), scale, (norms or {}).get(str(ins)))
+            rc = _rc(ins, float(b), float(a), scale, (norms or {}).get(ins))
         except InputError as exc:
             if exc.field in ("norms", "instrument", "scale"):
-                bad.add(ins)  # no norms for this scale: no status, not an error
+                bad.add(c)  # no norms for this scale: no status, not an error
                 rows.append((np.nan, False, np.nan, None, None, np.nan))
                 continue
             raise
@@ -134,7 +147,9 @@ def change_table(
     res = pd.DataFrame(rows, columns=["rci", "reliable", "threshold", "direction",
                                       "category", "change"], index=uniq.index)
     res = pd.concat([uniq, res], axis=1)
-    return key.merge(res, on=["instrument", "before", "after"], how="left")
+    out = key.merge(res, on=["c", "before", "after"], how="left")
+    out.insert(0, "instrument", np.asarray(names, dtype=object)[key["c"].to_numpy()])
+    return out
 
 
 def status_frame(adm: pd.DataFrame, *, scale: str = "total",

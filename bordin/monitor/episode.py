@@ -457,16 +457,20 @@ class EpisodeMonitor:
         total: float,
         out: list[dict[str, Any]],
     ) -> None:
-        from bordin.monitor.change import change_table
+        from bordin.monitor.change import _rc
 
         key = (instrument, rater, target)
         st = self._outcomes.get(key)
         if st is None:
             self._outcomes[key] = _Outcome(intake=total, intake_session=t)
             return
-        ct = change_table(np.array([instrument]), np.array([st.intake]), np.array([total]))
-        row = ct.iloc[0]
-        cat, thr = row["category"], float(row["threshold"])
+        try:
+            rc = _rc(instrument, st.intake, total, "total", None)
+            cat, thr = rc.category, float(rc.threshold)
+        except InputError as exc:
+            if exc.field not in ("norms", "instrument", "scale"):
+                raise
+            cat, thr = None, math.nan  # no norms: no status (as in the batch)
         hib = bool(getattr(spec_or_none(instrument), "higher_is_better", False))
         sign = 1.0 if hib else -1.0
         checks = [

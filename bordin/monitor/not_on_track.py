@@ -33,7 +33,7 @@ from scipy import stats
 from bordin.errors import EstimationError, InputError
 from bordin.monitor._frame import check_frame, numeric_column
 from bordin.monitor._specs import kind_of, spec_or_none
-from bordin.monitor.change import ChangeStatus, change_table, reliable_change_status
+from bordin.monitor.change import ChangeStatus, change_codes, reliable_change_status
 
 __all__ = ["ExpectedRecovery", "NotOnTrack", "not_on_track", "not_on_track_frame"]
 
@@ -369,50 +369,56 @@ def not_on_track_frame(
     is off track, and starts at the first session of the current off-track run, so that
     re-running after a new session does not raise it again.
     """
-    ins = adm["instrument"].astype(str)
-    kinds = {i: kind_of(i) for i in ins.unique()}
-    keep = (ins.map(kinds) == "outcome").to_numpy()
+    # Integer codes throughout (string columns are slow to map and sort row by row).
+    ins_c, ins_u = pd.factorize(adm["instrument"], sort=False)
+    ins_u = np.asarray(ins_u, dtype=object).astype(str)
+    outcome = np.array([kind_of(i) == "outcome" for i in ins_u], dtype=bool)
+    keep = outcome[ins_c] if len(adm) else np.zeros(0, dtype=bool)
     if not keep.any() or scale not in adm:
         return pd.DataFrame(columns=["episode"])
-    d = pd.DataFrame({"episode": adm["episode"].to_numpy()[keep], "instrument": ins[keep],
-                      "rater": adm["rater"].astype(str).to_numpy()[keep],
-                      "target": (adm["target"].fillna("").astype(str).to_numpy()[keep]
-                                 if "target" in adm else ""),
-                      "session": adm["session"].to_numpy(dtype=float)[keep],
-                      "score": numeric_column(adm, scale)[keep]})
-    d = d.dropna(subset=["score"]).sort_values(["episode", "instrument", "rater", "session"],
-                                               kind="stable")
-    key = d[["episode", "instrument", "rater"]]
-    grp = key.ne(key.shift()).any(axis=1).cumsum().to_numpy() - 1
-    first = np.concatenate(([True], grp[1:] != grp[:-1]))
+    ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
+    rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
+    tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
+    tg_c, tg_u = pd.factorize(tgt.fillna(""), sort=False)
+    sc = numeric_column(adm, scale)
+    sess_all = adm["session"].to_numpy(dtype=float)
+    keep &= ~np.isnan(sc)
+    e, i, r, t = ep_c[keep], ins_c[keep], rat_c[keep], tg_c[keep]
+    sess, score = sess_all[keep], sc[keep]
+    order = np.lexsort((sess, t, r, i, e))
+    e, i, r, t, sess, score = (x[order] for x in (e, i, r, t, sess, score))
+    n = e.size
+    first = np.ones(n, dtype=bool)
+    first[1:] = (e[1:] != e[:-1]) | (i[1:] != i[:-1]) | (r[1:] != r[:-1]) | (t[1:] != t[:-1])
+    grp = np.cumsum(first) - 1
     idx_first = np.flatnonzero(first)[grp]
-    intake = d["score"].to_numpy()[idx_first]
-    intake_s = d["session"].to_numpy()[idx_first]
-    ct = change_table(d["instrument"].to_numpy(), intake, d["score"].to_numpy(), scale=scale)
+    intake = score[idx_first]
+    intake_s = sess[idx_first]
+    ct = change_codes(i, ins_u, intake, score, scale=scale)
     cat = ct["category"].to_numpy(dtype=object)
-    sess = d["session"].to_numpy()
-    score = d["score"].to_numpy()
     thr = ct["threshold"].to_numpy(dtype=float)
+    ep_u = np.asarray(ep_u, dtype=object)
+    rat_u = np.asarray(rat_u, dtype=object).astype(str)
+    tg_u = np.asarray(tg_u, dtype=object).astype(str)
     out = []
     det = (cat == "deteriorated") & ~first
-    noimp = (sess >= by_session) & ~first & np.isin(cat, ["unchanged"])
-    hib = np.array([bool(getattr(spec_or_none(i), "higher_is_better", False))
-                    for i in d["instrument"]], dtype=bool)
-    sign = np.where(hib, 1.0, -1.0)  # direction of improvement
+    noimp = (sess >= by_session) & ~first & (cat == "unchanged")
+    hib_u = np.array([bool(getattr(spec_or_none(x), "higher_is_better", False)) for x in ins_u])
+    sign = np.where(hib_u[i], 1.0, -1.0)  # direction of improvement
     checks = [("reliable_deterioration", det, intake - sign * thr),
               (f"no_reliable_improvement(by_session={by_session})", noimp, intake + sign * thr)]
     if expected is not None:
         curves = [expected] if isinstance(expected, ExpectedRecovery) else list(expected)
         for e in curves:
-            m = (d["instrument"].to_numpy() == e.instrument) & ~first
+            m = (ins_u[i] == e.instrument) & ~first
             if not m.any():
                 continue
             b = e.band(intake=intake[m], sessions_since_intake=sess[m] - intake_s[m])
-            flag = np.zeros(len(d), dtype=bool)
+            flag = np.zeros(n, dtype=bool)
             flag[m] = e.off_track(score[m], b["lower"].to_numpy(), b["upper"].to_numpy())
-            bound = np.full(len(d), np.nan)
+            bound = np.full(n, np.nan)
             bound[m] = (b["lower"] if e.higher_is_better else b["upper"]).to_numpy()
-            exp_ = np.full(len(d), np.nan)
+            exp_ = np.full(n, np.nan)
             exp_[m] = b["expected"].to_numpy()
             checks.append((f"expected_recovery(coverage={e.coverage:g})", flag, bound, exp_))
     for check in checks:
@@ -421,18 +427,18 @@ def not_on_track_frame(
         lr = _last_run_start(grp, sess, flag)
         if lr.empty:
             continue
-        r = lr["row"].to_numpy()
+        rows = lr["row"].to_numpy()
         out.append(pd.DataFrame({
-            "episode": d["episode"].to_numpy()[r], "instrument": d["instrument"].to_numpy()[r],
-            "rater": d["rater"].to_numpy()[r], "target": d["target"].to_numpy()[r],
+            "episode": ep_u[e[rows]], "instrument": ins_u[i[rows]],
+            "rater": rat_u[r[rows]], "target": tg_u[t[rows]],
             "scale": scale, "kind": "not_on_track", "rule": name,
             "start": lr["start"].to_numpy(dtype=np.int64),
-            "session": sess[r].astype(np.int64), "state": "open", "observed": score[r],
-            "baseline": base[r], "threshold": bound[r], "depth": score[r] - base[r],
+            "session": sess[rows].astype(np.int64), "state": "open", "observed": score[rows],
+            "baseline": base[rows], "threshold": bound[rows], "depth": score[rows] - base[rows],
             "lowest": -1, "lowest_score": np.nan, "repaired_at": np.nan,
-            "params": [{"by_session": by_session, "intake": float(intake[i]),
-                        "intake_session": int(intake_s[i]), "category": cat[i]}
-                       for i in r],
+            "params": [{"by_session": by_session, "intake": float(intake[k]),
+                        "intake_session": int(intake_s[k]), "category": cat[k]}
+                       for k in rows],
         }))
     if not out:
         return pd.DataFrame(columns=["episode"])
