@@ -367,7 +367,7 @@ def score(spec: InstrumentSpec | str, responses: Mapping[Any, float | None]) -> 
 
 
 def _number(spec: InstrumentSpec, item_id: str, value: Any) -> float:
-    if value is None:
+    if value is None or value is pd.NA:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InputError(
