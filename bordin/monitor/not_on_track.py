@@ -409,18 +409,18 @@ def not_on_track_frame(
               (f"no_reliable_improvement(by_session={by_session})", noimp, intake + sign * thr)]
     if expected is not None:
         curves = [expected] if isinstance(expected, ExpectedRecovery) else list(expected)
-        for e in curves:
-            m = (ins_u[i] == e.instrument) & ~first
+        for curve in curves:
+            m = (ins_u[i] == curve.instrument) & ~first
             if not m.any():
                 continue
-            b = e.band(intake=intake[m], sessions_since_intake=sess[m] - intake_s[m])
+            b = curve.band(intake=intake[m], sessions_since_intake=sess[m] - intake_s[m])
             flag = np.zeros(n, dtype=bool)
-            flag[m] = e.off_track(score[m], b["lower"].to_numpy(), b["upper"].to_numpy())
+            flag[m] = curve.off_track(score[m], b["lower"].to_numpy(), b["upper"].to_numpy())
             bound = np.full(n, np.nan)
-            bound[m] = (b["lower"] if e.higher_is_better else b["upper"]).to_numpy()
+            bound[m] = (b["lower"] if curve.higher_is_better else b["upper"]).to_numpy()
             exp_ = np.full(n, np.nan)
             exp_[m] = b["expected"].to_numpy()
-            checks.append((f"expected_recovery(coverage={e.coverage:g})", flag, bound, exp_))
+            checks.append((f"expected_recovery(coverage={curve.coverage:g})", flag, bound, exp_))
     for check in checks:
         name, flag, bound = check[0], check[1], check[2]
         base = check[3] if len(check) > 3 else intake
