@@ -712,6 +712,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "caseload_sd": 0.5,
         "format_probabilities": (("individual", 1.0), ("couple_family", 0.0), ("group", 0.0),
                                  ("internet", 0.0), ("medication", 0.0)),
+        # a counselling-centre case mix (no personality disorders, whose lower attachment
+        # and higher severity would confound the within-therapist slope through the
+        # imperfectly measured baseline)
+        "diagnosis_probabilities": (("depression", 0.55), ("anxiety", 0.45), ("ptsd", 0.0),
+                                    ("eating", 0.0), ("substance", 0.0),
+                                    ("borderline_pd", 0.0), ("other_pd", 0.0)),
         "repeat_episode_probability": 0.0,
         "patient_alliance_weight": 0.0,
         "alliance_dynamic_weight": 0.0,
@@ -752,7 +758,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fixed_sessions": 7,
         "max_sessions": 7,
         "dropout_rate": 0.01,
-        "symptom_to_alliance": 0.25,
+        "symptom_to_alliance": 0.4,
         "alliance_dynamic_weight": 1.0,
         "schedule": _IPD_SCHEDULE,
     },

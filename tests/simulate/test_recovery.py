@@ -1,0 +1,126 @@
+"""Analyses recover what generated the data: therapist vs patient contribution, within vs
+between effects (Baldwin et al. 2007; the 17-study IPD meta-analysis)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+import bordin.simulate as sim
+from bordin.simulate import analyses
+
+
+def _baldwin_frame(d: sim.SimulatedClinic) -> pd.DataFrame:
+    df = analyses.episode_outcomes(d, outcome="core10").dropna(subset=["alliance", "pre", "post"])
+    a = (df["alliance"] - df["alliance"].mean()) / df["alliance"].std(ddof=1)
+    df = df.assign(tmean=a.groupby(df["clinician"]).transform("mean"))
+    return df.assign(dev=a - df["tmean"]).reset_index()
+
+
+@pytest.fixture(scope="module")
+def baldwin_large() -> sim.SimulatedClinic:
+    # the baldwin2007 design scaled up: ~10 patients per therapist, 2,000 therapists
+    return sim.clinic("baldwin2007", seed=5, n_episodes=20000, therapists_per_organization=2000)
+
+
+def test_baldwin_within_therapist_slope_is_zero_between_is_negative(baldwin_large) -> None:
+    df = _baldwin_frame(baldwin_large)
+    ols = smf.ols("post ~ pre + tmean + dev", df).fit(
+        cov_type="cluster", cov_kwds={"groups": df["clinician"]})
+    # generating truth: the patient's contribution to the alliance does not heal
+    # (patient_alliance_weight = 0), so the within-therapist slope is 0; a |t| < 3 check
+    # fails for any within effect larger than ~0.35 points of CORE-10 per SD (SE ~ .06)
+    assert abs(ols.tvalues["dev"]) < 3
+    assert abs(ols.params["dev"]) < 0.3
+    # the therapist contribution heals: more than 3 points per SD of therapist-mean alliance
+    assert ols.params["tmean"] < -3 and ols.tvalues["tmean"] < -15
+    # the built-in analysis gives the same estimates and clustered SEs as statsmodels
+    bs = analyses.baldwin_slopes(baldwin_large)
+    assert bs["within"].estimate == pytest.approx(ols.params["dev"], abs=1e-8)
+    assert bs["between"].estimate == pytest.approx(ols.params["tmean"], abs=1e-8)
+    se = (bs["between"].ci_high - bs["between"].ci_low) / 2
+    from scipy import stats
+
+    G = df["clinician"].nunique()
+    assert se / stats.t.ppf(0.975, G - 1) == pytest.approx(ols.bse["tmean"], rel=1e-6)
+
+
+def test_baldwin_random_intercept_model_recovers_the_same() -> None:
+    # Baldwin et al. used a multilevel model with patients in therapists (statsmodels
+    # MixedLM is slow, so a smaller sample: 4,000 patients in 400 therapists)
+    d = sim.clinic("baldwin2007", seed=9, n_episodes=4000, therapists_per_organization=400)
+    df = _baldwin_frame(d)
+    m = smf.mixedlm("post ~ pre + tmean + dev", df, groups="clinician").fit(reml=True)
+    assert abs(m.params["dev"]) < 3 * m.bse["dev"]
+    assert m.params["tmean"] < -3
+
+
+def test_baldwin_truth_therapist_not_patient_contribution_predicts_outcome(baldwin_large) -> None:
+    t = baldwin_large.truth.episodes
+    df = analyses.episode_outcomes(baldwin_large, outcome="core10", alliance=None, sessions=())
+    df = df.join(t.set_index("episode")[["therapist_alliance", "patient_alliance"]])
+    ols = smf.ols("post ~ pre + therapist_alliance + patient_alliance", df).fit()
+    assert abs(ols.tvalues["patient_alliance"]) < 3
+    assert ols.tvalues["therapist_alliance"] < -20
+
+
+def test_patient_weight_switches_the_within_slope_on() -> None:
+    d = sim.clinic("baldwin2007", seed=6, n_episodes=20000, therapists_per_organization=2000,
+                   patient_alliance_weight=1.0)
+    df = _baldwin_frame(d)
+    ols = smf.ols("post ~ pre + tmean + dev", df).fit(
+        cov_type="cluster", cov_kwds={"groups": df["clinician"]})
+    assert ols.params["dev"] < -1 and ols.tvalues["dev"] < -10
+
+
+def test_baldwin2007_preset_size_detects_between_not_within() -> None:
+    d = sim.clinic("baldwin2007", seed=0)
+    assert len(d.episodes) == 331 and d.episodes["clinician"].nunique() <= 80
+    bs = analyses.baldwin_slopes(d)
+    assert bs["between"].p_value < 0.01
+
+
+def _lagged(d: sim.SimulatedClinic) -> pd.DataFrame:
+    adm = d.administrations.dropna(subset=["total"])
+    wide = adm.pivot_table(index=["episode", "session"], columns="instrument", values="total",
+                           observed=True).reset_index()
+    wide = wide.rename(columns={"phq9": "y", "wai_sr": "a"})
+    wide = wide.sort_values(["episode", "session"])
+    g = wide.groupby("episode")
+    wide["y_next"] = g["y"].shift(-1)
+    wide["a_next"] = g["a"].shift(-1)
+    wide = wide.dropna(subset=["y", "a", "y_next", "a_next"])
+    for c in ("y", "a", "y_next", "a_next"):  # within-patient: centre on the patient's mean
+        wide[c + "_w"] = wide[c] - wide.groupby("episode")[c].transform("mean")
+    return wide
+
+
+def _cross_lags(d: sim.SimulatedClinic) -> tuple[float, float, float, float]:
+    w = _lagged(d)
+    f1 = smf.ols("y_next_w ~ a_w + y_w", w).fit(cov_type="cluster",
+                                                  cov_kwds={"groups": w["episode"]})
+    f2 = smf.ols("a_next_w ~ y_w + a_w", w).fit(cov_type="cluster",
+                                                  cov_kwds={"groups": w["episode"]})
+    return f1.params["a_w"], f1.bse["a_w"], f2.params["y_w"], f2.bse["y_w"]
+
+
+def test_ipd17_reciprocal_within_patient_effects() -> None:
+    # 17 sites x 400 patients, sessions 1-7, alliance and symptoms every session
+    kw = dict(n_episodes=6800, therapists_per_organization=20)
+    on = _cross_lags(sim.clinic("ipd17", seed=8, **kw))
+    off = _cross_lags(sim.clinic("ipd17", seed=8, alliance_dynamic_weight=0.0,
+                                 symptom_to_alliance=0.0, **kw))
+    # alliance -> next symptoms and symptoms -> next alliance, as generated
+    b_ay, se_ay, b_ya, se_ya = on
+    assert b_ay < 0 and b_ya < 0
+    # switched off, each cross-lag moves towards zero by many SEs (person-mean centring
+    # biases lagged coefficients, so the comparison is against the switched-off design)
+    assert b_ay < off[0] - 4 * np.hypot(se_ay, off[1])
+    assert b_ya < off[2] - 4 * np.hypot(se_ya, off[3])
+
+
+def test_ipd17_has_seventeen_sites_and_seven_sessions() -> None:
+    d = sim.clinic("ipd17", seed=1, n_episodes=340)
+    assert d.episodes["organization"].nunique() == 17
+    assert d.episodes["n_sessions"].max() == 7
+    assert set(d.administrations["instrument"].astype(str)) >= {"phq9", "wai_sr"}
