@@ -2,7 +2,8 @@
 
 The rows never reach Python: one ``GROUP BY`` over the grouping variables returns, per
 cell, the row count and the sums of every product of two model columns (``X'X``,
-``X'y``, ``y'y``, ``Z'Z``, ``Z'X``, ``Z'y`` and so on), and the missing-value count.
+``X'y``, ``y'y``, ``Z'Z``, ``Z'X``, ``Z'y`` and so on) over the complete rows; a
+``count(*)`` (answered from metadata for Parquet) gives the number of incomplete rows.
 
 Limits of this engine (use :class:`bordin.engines.pandas.FrameEngine` for more):
 
@@ -140,32 +141,37 @@ class DuckDBEngine:
         cols_of["__y__"] = [spec.response]
         used = sorted({c for cs in cols_of.values() for c in cs} | set(gvars))
         ok = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in used)
-        exprs = []
-        for j, name in enumerate(wnames):
-            cs = cols_of[name]
-            if cs:
-                exprs.append(" * ".join(f"CAST({_quote(c)} AS DOUBLE)" for c in cs) + f" AS w{j}")
-        nonconst = [j for j, name in enumerate(wnames) if cols_of[name]]
-        aggs = ["count(*) FILTER (WHERE __ok) AS n", "count(*) FILTER (WHERE NOT __ok) AS n_bad"]
+
+        def col(c: str) -> str:
+            # integers are cast so that products and sums cannot overflow
+            return _quote(c) if types[c] == "DOUBLE" else f"CAST({_quote(c)} AS DOUBLE)"
+
+        exprs = {j: " * ".join(col(c) for c in cols_of[name])
+                 for j, name in enumerate(wnames) if cols_of[name]}
+        nonconst = list(exprs)
+        aggs = ["count(*) AS n"]
         for a, i in enumerate(nonconst):
-            aggs.append(f"sum(w{i}) FILTER (WHERE __ok) AS s{i}")
+            aggs.append(f"sum({exprs[i]}) AS s{i}")
             for j in nonconst[a:]:
-                aggs.append(f"sum(w{i} * w{j}) FILTER (WHERE __ok) AS s{i}_{j}")
+                aggs.append(f"sum(({exprs[i]}) * ({exprs[j]})) AS s{i}_{j}")
         keys_sql = ", ".join(_quote(g) for g in gvars)
-        inner = f"SELECT {keys_sql}, {', '.join(exprs)}, ({ok}) AS __ok FROM bordin_source"
-        sql = f"SELECT {keys_sql}, {', '.join(aggs)} FROM ({inner}) GROUP BY {keys_sql}"
+        sql = (f"SELECT {keys_sql}, {', '.join(aggs)} FROM bordin_source WHERE {ok} "
+               f"GROUP BY {keys_sql}")
         try:
+            # Parquet answers count(*) from its metadata; the GROUP BY is the one pass
+            n_total = int(self.relation.query(
+                "bordin_source", "SELECT count(*) FROM bordin_source").fetchall()[0][0])
             res = self.relation.query("bordin_source", sql).fetchnumpy()
         except duckdb.Error as exc:
             raise InputError(field="data", value=spec.response,
                              allowed=f"a source DuckDB can aggregate ({exc})") from exc
-        n_bad = int(np.asarray(res["n_bad"]).sum())
         n_all = np.asarray(res["n"], dtype=np.int64)
+        n_bad = n_total - int(n_all.sum())
         if n_bad:
             if missing == "raise":
                 raise InputError(field=",".join(used), value=f"{n_bad} missing value row(s)",
                                  allowed="no missing values (or missing='drop')")
-            warnings.warn(f"{n_bad} of {int(n_all.sum()) + n_bad} rows dropped for missing "
+            warnings.warn(f"{n_bad} of {n_total} rows dropped for missing "
                           f"values in {used}", DataDroppedWarning, stacklevel=3)
         keep = n_all > 0
         G = int(keep.sum())
