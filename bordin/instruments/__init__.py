@@ -11,7 +11,7 @@ core; :func:`reliable_change` is the Jacobson–Truax index and category;
 :func:`load_wording` stores a clinic's licensed item wording (never bundled).
 """
 
-from bordin.instruments.change import ReliableChange, reliable_change
+from bordin.instruments.change import ReliableChange, reliable_change, reliable_change_frame
 from bordin.instruments.library import InstrumentRegistry, load_spec, registry
 from bordin.instruments.scoring import Score, score, score_frame
 from bordin.instruments.spec import (
@@ -45,6 +45,7 @@ __all__ = [
     "load_wording",
     "registry",
     "reliable_change",
+    "reliable_change_frame",
     "score",
     "score_frame",
 ]

@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bordin.errors import InputError
 from bordin.instruments import ScaleNorms, reliable_change, score
@@ -99,3 +103,51 @@ def test_errors() -> None:
     assert err.value.field == "after" and "0 to 40" in str(err.value)
     with pytest.raises(InputError):
         reliable_change("core10", before=score("phq9", dict.fromkeys(range(1, 10), 0)), after=3)
+
+
+def test_frame_equals_scalar_for_every_category() -> None:
+    from bordin.instruments import reliable_change_frame
+
+    pairs = [(20, 10), (25, 15), (20, 16), (10, 18), (10, 16), (12, 12)]
+    before = pd.Series([p[0] for p in pairs] + [np.nan], index=list("abcdefg"))
+    after = [p[1] for p in pairs] + [12]
+    out = reliable_change_frame("core10", before=before, after=after)
+    assert list(out.index) == list("abcdefg")
+    for key, (x1, x2) in zip("abcdef", pairs, strict=False):
+        rc = reliable_change("core10", before=x1, after=x2)
+        row = out.loc[key]
+        assert row["rci"] == pytest.approx(rc.rci)
+        assert (bool(row["reliable"]), row["direction"], row["category"]) == (
+            rc.reliable, rc.direction, rc.category,
+        )
+    assert out.loc["f", "direction"] == "none" and out.loc["f", "category"] == "unchanged"
+    assert pd.isna(out.loc["g", "category"]) and pd.isna(out.loc["g", "reliable"])
+    assert out.attrs["threshold"] == pytest.approx(1.96 * S_DIFF)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 27), st.integers(0, 27)), min_size=1, max_size=20),
+)
+def test_frame_equals_scalar_property(pairs) -> None:
+    from bordin.instruments import reliable_change_frame
+
+    x1 = [p[0] for p in pairs]
+    x2 = [p[1] for p in pairs]
+    out = reliable_change_frame("phq9", before=x1, after=x2)
+    for i, (a, b) in enumerate(pairs):
+        rc = reliable_change("phq9", before=a, after=b)
+        assert out["category"].iloc[i] == rc.category
+        assert bool(out["reliable"].iloc[i]) == rc.reliable
+
+
+def test_frame_errors() -> None:
+    from bordin.instruments import reliable_change_frame
+
+    with pytest.raises(InputError, match="as many values"):
+        reliable_change_frame("core10", before=[1, 2], after=[1])
+    with pytest.raises(InputError) as err:
+        reliable_change_frame("core10", before=[1, 2], after=[1, 50])
+    assert err.value.field == "after" and "row 1" in str(err.value)
+    with pytest.raises(InputError):
+        reliable_change_frame("core10", before=["a"], after=[1])
