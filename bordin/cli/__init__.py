@@ -38,6 +38,7 @@ def _register() -> None:
         store,  # noqa: F401
         version,  # noqa: F401
         web,  # noqa: F401
+        web,  # noqa: F401
     )
 
 

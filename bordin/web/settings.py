@@ -8,9 +8,9 @@ secret is still the placeholder (the full-stack-fastapi-template rule).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bordin.errors import InputError
@@ -53,8 +53,13 @@ class WebSettings(BaseSettings):
     link_ttl_hours: int = 168
     cookie_secure: bool | None = None
 
-    @model_validator(mode="after")
-    def _refuse_default_secret(self) -> WebSettings:
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        # Checked here rather than in a pydantic validator so that the error is
+        # Bordin's own InputError, not wrapped in pydantic's ValidationError.
+        self._refuse_default_secret()
+
+    def _refuse_default_secret(self) -> None:
         secret = self.secret_key.get_secret_value()
         if self.env != "development" and (secret == DEFAULT_SECRET or len(secret) < 32):
             raise InputError(
@@ -63,7 +68,6 @@ class WebSettings(BaseSettings):
                 allowed="a random secret of at least 32 characters outside development "
                 "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')",
             )
-        return self
 
     @property
     def secure_cookies(self) -> bool:

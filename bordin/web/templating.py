@@ -24,7 +24,18 @@ def _json_script(value: Any) -> Markup:
     return Markup(text)
 
 
+def _suggestion(value: Any) -> str:
+    """The text of a suggestion given by id (the monitor's catalogue) or as text."""
+    if isinstance(value, dict):
+        return str(value.get("text") or value.get("id") or "")
+    from bordin.monitor.feedback import suggestions
+
+    found = suggestions().get(str(value))
+    return found.text if found is not None else str(value)
+
+
 templates.env.filters["json_script"] = _json_script
+templates.env.filters["suggestion"] = _suggestion
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *,

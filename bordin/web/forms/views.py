@@ -44,11 +44,9 @@ def routers() -> list[APIRouter]:
 
 
 def _after_submit(db: Any, episode_id: int) -> None:
-    """Let the monitor update the episode's alerts, when the monitor service exists."""
-    try:
-        from bordin.monitor.service import update_episode  # type: ignore[import-not-found]
-    except ImportError:
-        return
+    """Update the episode's alerts in the submission's transaction (risk items at once)."""
+    from bordin.web.alerts.raise_alerts import update_episode
+
     update_episode(db, episode_id=episode_id)
 
 

@@ -43,8 +43,9 @@ def attention_of(*, kind: str, severity: str | None, evidence: dict[str, Any] | 
         return "risk"
     if "rupture" in k:
         state = str(ev.get("state", "")).lower()
-        return "unrepaired_rupture" if "unrepaired" in k or state == "unrepaired" \
-            else "open_rupture"
+        if "unrepaired" in k or state == "unrepaired":
+            return "unrepaired_rupture"
+        return "other_alert" if state == "repaired" else "open_rupture"
     if "track" in k or "deterior" in k or k.startswith("not"):
         return "not_on_track"
     return "other_alert"
