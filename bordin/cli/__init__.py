@@ -38,7 +38,6 @@ def _register() -> None:
         store,  # noqa: F401
         version,  # noqa: F401
         web,  # noqa: F401
-        web,  # noqa: F401
     )
 
 
