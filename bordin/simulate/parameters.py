@@ -702,7 +702,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Patient traits that would confound the within-therapist slope (motivation acting on
     # expectations and adherence, severity lowering the alliance, social support moderating
     # CARE) are switched off. Calibrated: total alliance-outcome partial correlation
-    # (controlling baseline) about -.20 against the paper's -.21.
+    # (controlling baseline) about -.22 against the paper's -.21.
     "baldwin2007": {
         "n_episodes": 331,
         "n_organizations": 1,
