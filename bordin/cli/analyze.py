@@ -63,6 +63,10 @@ def analyze(
     window: Annotated[str, typer.Option(help="early, mid, late or FIRST-LAST.")] = "early",
     study: Annotated[
         str | None, typer.Option(help="Column of studies/sites for the IPD analysis.")] = None,
+    responses: Annotated[
+        Path | None, typer.Option(help="Item responses (administration_id, item, value) for "
+                                       "reliability and CFA; default: responses.csv beside "
+                                       "a folder's administrations.")] = None,
     higher_is_better: Annotated[
         bool, typer.Option("--higher-is-better", help="The outcome is not a symptom scale: "
                                                       "higher scores are better.")] = False,
@@ -71,9 +75,14 @@ def analyze(
     from bordin.report import build_report
 
     frame = _read_table(data)
+    if responses is None and data.is_dir():
+        found = [data / f"responses{ext}" for ext in (".parquet", ".csv")]
+        responses = next((f for f in found if f.exists()), None)
+    items = _read_table(responses) if responses is not None else None
     result = build_report(frame, alliance_instrument=alliance_instrument,
                           outcome_instrument=outcome_instrument, window=_parse_window(window),
-                          study=study, outcome_lower_is_better=not higher_is_better)
+                          study=study, outcome_lower_is_better=not higher_is_better,
+                          responses=items)
     result.write(report)
     ran = [s.key for s in result.sections if s.error is None]
     failed = [s.key for s in result.sections if s.error is not None]

@@ -164,6 +164,7 @@ def build_report(
     window: str | tuple[int, int] = "early",
     study: str | None = None,
     outcome_lower_is_better: bool = True,
+    responses: pd.DataFrame | None = None,
     title: str = "Bordin alliance report",
 ) -> Report:
     """Detect, run and render every analysis the data supports.
@@ -180,6 +181,9 @@ def build_report(
         Column of studies/sites for the two-stage IPD analysis.
     outcome_lower_is_better
         Direction of the outcome measure (True for symptom scales).
+    responses
+        Item-level responses (``administration_id, item, value``): adds reliability
+        (alpha, omega) and CFA sections per instrument.
     title
         Page title.
 
@@ -240,6 +244,13 @@ def build_report(
                 plan)
         if "ipd" in plan.analyses:
             run("ipd", "Two-stage IPD meta-analysis", _ipd, data, plan)
+        if responses is not None:
+            from bordin.report.psychometrics import measurement_sections
+
+            for sec, res in measurement_sections(data, responses):
+                sections.append(sec)
+                if res:
+                    results[sec.key] = res
     if plan.kind == "administrations":
         subtitle = (f"{data['episode'].nunique()} episodes, {len(data)} administrations; "
                     f"alliance: {', '.join(plan.alliance_instruments) or 'none'}; outcome: "
