@@ -45,12 +45,17 @@ class AnalysisResult:
 
 
 def _instrument_rows(data: Any, instrument: str) -> pd.DataFrame:
+    from bordin.instruments import registry
+
+    if instrument not in registry:
+        raise InputError(field="instrument", value=instrument,
+                         allowed=f"one of {', '.join(registry.ids())}")
     adm = data.administrations
     rows = adm[adm["instrument"] == instrument]
     if rows.empty:
         present = sorted(map(str, adm["instrument"].unique()))
-        raise InputError(field="instrument", value=instrument,
-                         allowed=f"an instrument present in the data: {present}")
+        raise EstimationError(
+            f"no {instrument} administrations in the data (present: {present})")
     return rows
 
 
