@@ -34,6 +34,7 @@ def _register() -> None:
         exchange,  # noqa: F401
         instruments,  # noqa: F401
         meta,  # noqa: F401
+        monitor,  # noqa: F401
         simulate,  # noqa: F401
         store,  # noqa: F401
         version,  # noqa: F401
