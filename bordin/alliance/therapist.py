@@ -206,8 +206,13 @@ class TherapistEffectsResult:
     ----------
     icc, icc_ci
         Share of (residual, case-mix adjusted) outcome variance between therapists
-        and its profile-likelihood CI (two-level model; for three levels the
-        therapist share of the total and no CI).
+        and its CI: profile likelihood (two levels) or parametric bootstrap
+        (``ci="bootstrap"``; the only choice with clinics as a third level, where
+        without it there is no CI).
+    clinic_icc, clinic_icc_ci
+        The clinics' share and its bootstrap CI (three-level model).
+    ci_method
+        ``"profile likelihood"``, ``"parametric bootstrap (B)"`` or None.
     varcomp
         Variance components (therapist, clinic if any, residual).
     therapists
@@ -223,6 +228,8 @@ class TherapistEffectsResult:
     icc: float
     icc_ci: tuple[float, float] | None
     clinic_icc: float | None
+    clinic_icc_ci: tuple[float, float] | None
+    ci_method: str | None
     varcomp: pd.DataFrame
     fixed: pd.DataFrame
     therapists: pd.DataFrame
@@ -252,8 +259,9 @@ class TherapistEffectsResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of every number."""
         return json_safe({
-            "icc": self.icc, "icc_ci": self.icc_ci, "icc_ci_method": "profile likelihood (REML)",
-            "clinic_icc": self.clinic_icc, "varcomp": self.varcomp, "fixed": self.fixed,
+            "icc": self.icc, "icc_ci": self.icc_ci, "icc_ci_method": self.ci_method,
+            "clinic_icc": self.clinic_icc, "clinic_icc_ci": self.clinic_icc_ci,
+            "varcomp": self.varcomp, "fixed": self.fixed,
             "therapists": self.therapists, "clinics": self.clinics,
             "min_caseload": self.min_caseload, "lower_is_better": self.lower_is_better,
             "level": self.level, "n_patients": self.n_patients, "role": self.role,
@@ -291,6 +299,9 @@ def therapist_effects(
     min_caseload: int = 5,
     lower_is_better: bool = True,
     level: float = 0.95,
+    ci: str = "profile",
+    n_boot: int = 200,
+    seed: int = 0,
 ) -> TherapistEffectsResult:
     """Therapist (or any clinician role's) effects on outcome.
 
@@ -312,8 +323,18 @@ def therapist_effects(
         Direction of the outcome for ranking.
     level
         Confidence level of the ICC and BLUP intervals.
+    ci
+        ICC interval: ``"profile"`` (profile likelihood, two levels only) or
+        ``"bootstrap"`` (parametric bootstrap: simulate from the fitted model,
+        refit, percentile interval).
+    n_boot, seed
+        Bootstrap replicates and random seed.
     """
     level = check_level(level)
+    if ci not in ("profile", "bootstrap"):
+        raise InputError(field="ci", value=ci, allowed="'profile' or 'bootstrap'")
+    if ci == "bootstrap" and (not isinstance(n_boot, int | np.integer) or n_boot < 20):
+        raise InputError(field="n_boot", value=n_boot, allowed="an integer of at least 20")
     if not isinstance(min_caseload, int | np.integer) or min_caseload < 1:
         raise InputError(field="min_caseload", value=min_caseload, allowed="a positive integer")
     groups = {"clinician": clinician, "organization": organization}
@@ -358,15 +379,23 @@ def therapist_effects(
     t["rank"] = np.where(t["ranked"], key.where(t["ranked"]).rank(method="min"), np.nan)
     icc = float(icc_table["icc"].iloc[0])
     icc_ci: tuple[float, float] | None = None
+    clinic_icc_ci: tuple[float, float] | None = None
+    ci_method: str | None = None
     clinics = None
     clinic_icc = None
-    if organization is None:
-        X = np.column_stack([np.ones(len(frame)),
-                             *[frame[c].to_numpy(float) for c in covariates]])
+    X = np.column_stack([np.ones(len(frame)), *[frame[c].to_numpy(float) for c in covariates]])
+    if ci == "bootstrap":
+        icc_ci, clinic_icc_ci = _bootstrap_icc(
+            m, frame, X, outcome=outcome, formula=f"{outcome} ~ {rhs} + {re_term}",
+            clinician=clinician, organization=organization, n_boot=int(n_boot), seed=seed,
+            level=level)
+        ci_method = f"parametric bootstrap ({int(n_boot)} replicates, percentile)"
+    elif organization is None:
         prof = RandomInterceptProfile(X, frame[outcome].to_numpy(float),
                                       frame[clinician].to_numpy())
         icc_ci = prof.icc_interval(level, gamma_hat=tau2 / sigma2)
-    else:
+        ci_method = "profile likelihood (REML)"
+    if organization is not None:
         clinic_icc = float(icc_table["icc"].iloc[1])
         rc = m.ranef(organization)
         clinics = pd.DataFrame({
@@ -376,8 +405,40 @@ def therapist_effects(
         clinics["ci_upper"] = clinics["blup"] + z * clinics["se"]
         clinics["differs"] = (clinics["ci_lower"] > 0) | (clinics["ci_upper"] < 0)
     return TherapistEffectsResult(
-        icc=icc, icc_ci=icc_ci, clinic_icc=clinic_icc, varcomp=vc, fixed=m.fixed,
+        icc=icc, icc_ci=icc_ci, clinic_icc=clinic_icc, clinic_icc_ci=clinic_icc_ci,
+        ci_method=ci_method, varcomp=vc, fixed=m.fixed,
         therapists=t, clinics=clinics, min_caseload=int(min_caseload),
         lower_is_better=lower_is_better, level=level, n_patients=len(frame), role=clinician,
         model=m,
     )
+
+
+def _bootstrap_icc(
+    m: Any, frame: pd.DataFrame, X: np.ndarray, *, outcome: str, formula: str,
+    clinician: str, organization: str | None, n_boot: int, seed: int, level: float,
+) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """Parametric bootstrap of the ICC(s): simulate from the fit, refit, percentiles."""
+    rng = np.random.default_rng(seed)
+    icc = m.icc()
+    var = icc["variance"].to_numpy(dtype=float)  # innermost (clinician) first
+    mean = X @ m.fixed["estimate"].to_numpy(dtype=float)
+    ther_codes = pd.factorize(
+        frame[clinician] if organization is None
+        else frame[organization] + ":" + frame[clinician])[0]
+    org_codes = pd.factorize(frame[organization])[0] if organization is not None else None
+    sims = np.empty((n_boot, len(var)))
+    boot = frame.copy()
+    for b in range(n_boot):
+        y = mean + rng.normal(0.0, np.sqrt(m.sigma2), len(frame))
+        y += rng.normal(0.0, np.sqrt(var[0]), ther_codes.max() + 1)[ther_codes]
+        if org_codes is not None:
+            y += rng.normal(0.0, np.sqrt(var[1]), org_codes.max() + 1)[org_codes]
+        boot[outcome] = y
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sims[b] = fit(formula, boot, reml=True).icc()["icc"].to_numpy(dtype=float)
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(sims, [a, 1.0 - a], axis=0)
+    ther = (float(lo[0]), float(hi[0]))
+    clinic = (float(lo[1]), float(hi[1])) if len(var) > 1 else None
+    return ther, clinic
