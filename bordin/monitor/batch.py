@@ -305,68 +305,65 @@ def discrepancy_frame(
     return pd.concat(out, ignore_index=True)
 
 
+def _risk_rows(sub: pd.DataFrame, ins: str, item_id: str, low: float,
+               vals: np.ndarray) -> pd.DataFrame:
+    n = len(sub)
+    return pd.DataFrame({
+        "episode": sub["episode"].to_numpy(), "instrument": ins,
+        "rater": sub["rater"].astype(str).to_numpy(),
+        "target": (sub["target"].fillna("").astype(str).to_numpy() if "target" in sub
+                   else ""),
+        "scale": item_id, "kind": "risk", "rule": f"risk_item({item_id})",
+        "start": sub["session"].to_numpy(dtype=np.int64),
+        "session": sub["session"].to_numpy(dtype=np.int64), "state": "open",
+        "observed": vals, "baseline": np.nan, "threshold": low, "depth": np.nan,
+        "lowest": -1, "lowest_score": np.nan, "repaired_at": np.nan,
+        "params": [{"item": item_id, "above": low}] * n,
+    })
+
+
 def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataFrame:
-    """An alert for every administration that endorses a risk item (value above the
-    item's minimum), read from item columns named by item id (``phq9_9``) or from a
-    ``responses`` frame (episode, session, instrument, item, value)."""
+    """An alert for every administration that endorses a risk item (a value above the
+    item's minimum), whatever else is happening.
+
+    The responses are read, in this order, from an item column named by the item id
+    (``phq9_9``); from a ``risk_items`` column listing the endorsed risk items
+    (``"phq9_9"``, several joined by ``;``, as the store's administrations frame has it;
+    the value is then unknown); or from a ``responses`` frame with ``item, value`` and
+    either ``administration_id`` (matching the administrations) or ``episode, session``.
+    """
     out = []
-    for ins in pd.unique(adm["instrument"].astype(str)):
+    ins_col = adm["instrument"].astype(str)
+    for ins in pd.unique(ins_col):
         spec = spec_or_none(ins)
         if spec is None or not getattr(spec, "risk_items", ()):
             continue
-        rows = adm["instrument"].astype(str) == ins
+        rows = adm.loc[(ins_col == ins).to_numpy()]
         for item_id in spec.risk_items:
             low = float(spec.item(item_id).scale.min)
-            if item_id in adm.columns:
-                v = numeric_column(adm.loc[rows], item_id)
+            if item_id in rows.columns:
+                v = numeric_column(rows, item_id)
                 hit = v > low
-                sub = adm.loc[rows].loc[hit]
-                vals = v[hit]
+                out.append(_risk_rows(rows.loc[hit], ins, item_id, low, v[hit]))
+            elif "risk_items" in rows.columns:
+                listed = rows["risk_items"].fillna("").astype(str).str.split(";")
+                hit = listed.map(lambda xs, i=item_id: i in xs).to_numpy(dtype=bool)
+                out.append(_risk_rows(rows.loc[hit], ins, item_id, low,
+                                      np.full(int(hit.sum()), np.nan)))
             elif responses is not None:
-                r = responses.loc[
-                    (responses["instrument"].astype(str) == ins)
-                    & (
-                        responses["item"].astype(str).map(lambda k, s=spec: s.resolve_item_id(k))
-                        == item_id
-                    )
-                ]
+                resp = responses
+                if "instrument" in resp.columns:
+                    resp = resp.loc[resp["instrument"].astype(str) == ins]
+                ids = resp["item"].astype(str).map(lambda k, sp=spec: sp.resolve_item_id(k))
+                r = resp.loc[(ids == item_id).to_numpy()]
                 v = numeric_column(r, "value")
                 hit = v > low
-                keys = r.loc[hit, ["episode", "session"]]
-                sub = adm.loc[rows].merge(keys, on=["episode", "session"])
-                vals = v[hit][: len(sub)]
-            else:
-                continue
-            if sub.empty:
-                continue
-            out.append(
-                pd.DataFrame(
-                    {
-                        "episode": sub["episode"].to_numpy(),
-                        "instrument": ins,
-                        "rater": sub["rater"].astype(str).to_numpy(),
-                        "target": (
-                            sub["target"].fillna("").astype(str).to_numpy()
-                            if "target" in sub
-                            else ""
-                        ),
-                        "scale": item_id,
-                        "kind": "risk",
-                        "rule": f"risk_item({item_id})",
-                        "start": sub["session"].to_numpy(dtype=np.int64),
-                        "session": sub["session"].to_numpy(dtype=np.int64),
-                        "state": "open",
-                        "observed": vals,
-                        "baseline": np.nan,
-                        "threshold": low,
-                        "depth": np.nan,
-                        "lowest": -1,
-                        "lowest_score": np.nan,
-                        "repaired_at": np.nan,
-                        "params": [{"item": item_id, "above": low}] * len(sub),
-                    }
-                )
-            )
+                on = (["administration_id"] if "administration_id" in r.columns
+                      and "administration_id" in rows.columns else ["episode", "session"])
+                keys = r.loc[hit, on].assign(_v=v[hit])
+                sub = rows.merge(keys, on=on)
+                out.append(_risk_rows(sub, ins, item_id, low, sub["_v"].to_numpy(dtype=float)))
+    out = [o for o in out if len(o)]
     if not out:
         return pd.DataFrame(columns=["episode"])
     return pd.concat(out, ignore_index=True)

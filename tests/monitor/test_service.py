@@ -1,0 +1,118 @@
+"""Alerts in the store: once per dedupe key, evidence updated, optimistic acknowledgement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bordin.errors import ConflictError, InputError, NotFoundError
+from bordin.monitor import EpisodeMonitor, monitor_frame
+from bordin.monitor.service import acknowledge, resolve, store_alerts
+from bordin.store.db import init_db, session_factory
+from bordin.store.models.alerts import Alert
+from bordin.store.models.core import Clinician, Episode, Organization, Patient
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    eng: Engine = init_db(database_url)
+    f = session_factory(eng)
+    with f() as db:
+        org = Organization(code="ORG1", name="Test clinic")
+        db.add(org)
+        db.flush()
+        th = Clinician(code="T1", organization_id=org.id, role="therapist")
+        db.add(th)
+        for i in (1, 2):
+            pt = Patient(code=f"P{i}", organization_id=org.id)
+            db.add(pt)
+            db.flush()
+            db.add(Episode(code=f"E{i}", patient_id=pt.id, clinician_id=th.id,
+                           organization_id=org.id, format="individual",
+                           start=date(2024, 1, 8)))
+        db.commit()
+    yield f
+    eng.dispose()
+
+
+def _adm(totals: dict[str, list[float]]) -> pd.DataFrame:
+    rows = [(ep, s, x) for ep, xs in totals.items() for s, x in enumerate(xs, start=1)]
+    return pd.DataFrame(rows, columns=["episode", "session", "total"]).assign(
+        instrument="wai_sr", rater="patient", target="clinician")
+
+
+def _count(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(Alert))
+
+
+def test_store_once_then_update_evidence(factory: sessionmaker[Session]) -> None:
+    v_open = [50, 52, 51, 50, 41]
+    adm = _adm({"E1": v_open, "E2": [40, 41, 40, 41, 30], "E9": [50, 52, 51, 50, 41]})
+    rules = [__import__("bordin.monitor.rules", fromlist=["x"]).PersonalSDRule(k=2.0)]
+    al = monitor_frame(adm, rules=rules, outcomes=False)
+    with factory() as db:
+        res = store_alerts(db, al)
+        assert (res.inserted, res.updated, res.unchanged) == (2, 0, 0)
+        assert res.unknown_episodes == ("E9",)
+        assert _count(db) == 2
+        a = db.scalars(select(Alert).join(Episode).where(Episode.code == "E1")).one()
+        assert (a.kind, a.pathway, a.severity, a.state, a.version) == (
+            "rupture", "care", "medium", "open", 1)
+        assert a.evidence["state"] == "open" and a.evidence["start"] == 5
+        assert a.evidence["pathways"] == ["care", "expectancy", "specific"]
+        assert a.suggestions[0]["id"] == "talk_about_relationship"
+        assert a.params["k"] == 2.0
+    with factory() as db:  # the same run again: nothing new
+        res = store_alerts(db, monitor_frame(adm, rules=rules, outcomes=False))
+        assert (res.inserted, res.updated, res.unchanged) == (0, 0, 2)
+        assert _count(db) == 2
+    with factory() as db:  # acknowledged, then the rupture is repaired
+        a = db.scalars(select(Alert).join(Episode).where(Episode.code == "E1")).one()
+        acknowledge(db, alert_id=a.id, clinician_id=1, version=a.version)
+    adm2 = _adm({"E1": [*v_open, 51], "E2": [40, 41, 40, 41, 30]})
+    with factory() as db:
+        res = store_alerts(db, monitor_frame(adm2, rules=rules, outcomes=False))
+        assert (res.inserted, res.updated, res.unchanged) == (0, 1, 1)
+        a = db.scalars(select(Alert).join(Episode).where(Episode.code == "E1")).one()
+        assert a.evidence["state"] == "repaired" and a.evidence["repaired_at"] == 6
+        assert a.severity == "low"
+        assert a.state == "acknowledged"  # the clinician's side is kept
+        assert a.version == 3  # acknowledged (2), evidence updated (3)
+
+
+def test_incremental_alerts_store_under_the_same_keys(factory: sessionmaker[Session]) -> None:
+    adm = _adm({"E1": [50, 52, 51, 50, 41, 51]})
+    with factory() as db:
+        store_alerts(db, monitor_frame(adm, outcomes=False, population_sd=2.0))
+    m = EpisodeMonitor.from_frame(adm, episode="E1", population_sd=2.0)
+    with factory() as db:
+        res = store_alerts(db, m.alerts())
+        assert res.inserted == 0 and res.unchanged == len(m.alerts())
+
+
+def test_acknowledge_with_a_stale_version_conflicts(factory: sessionmaker[Session]) -> None:
+    with factory() as db:
+        store_alerts(db, monitor_frame(_adm({"E1": [50, 52, 51, 50, 41]}), outcomes=False))
+        a = db.scalars(select(Alert)).first()
+        alert_id, v = a.id, a.version
+    with factory() as first, factory() as second:
+        acknowledge(first, alert_id=alert_id, clinician_id=1, version=v)
+        with pytest.raises(ConflictError):
+            acknowledge(second, alert_id=alert_id, clinician_id=1, version=v)
+    with factory() as db:
+        a = db.get(Alert, alert_id)
+        assert (a.state, a.acknowledged_by_id, a.version) == ("acknowledged", 1, v + 1)
+        assert a.acknowledged_at is not None
+        resolve(db, alert_id=alert_id, version=a.version)
+        assert db.get(Alert, alert_id).state == "resolved"
+        with pytest.raises(NotFoundError):
+            acknowledge(db, alert_id=10**6, clinician_id=1, version=1)
+        with pytest.raises(InputError):
+            acknowledge(db, alert_id=alert_id, clinician_id=1, version=0)
+    with factory() as db, pytest.raises(InputError):
+        store_alerts(db, [{"kind": "rupture"}])
