@@ -116,3 +116,32 @@ def test_acknowledge_with_a_stale_version_conflicts(factory: sessionmaker[Sessio
             acknowledge(db, alert_id=alert_id, clinician_id=1, version=0)
     with factory() as db, pytest.raises(InputError):
         store_alerts(db, [{"kind": "rupture"}])
+
+
+def test_monitor_database_end_to_end(factory: sessionmaker[Session]) -> None:
+    from datetime import UTC, datetime
+
+    from bordin.monitor.service import monitor_database
+    from bordin.store.submit import submit_administration
+
+    def wai(total: int) -> dict[int, int]:
+        base, extra = divmod(total, 12)
+        return {i: base + (1 if i <= extra else 0) for i in range(1, 13)}
+
+    with factory() as db:
+        ep = db.scalars(select(Episode).where(Episode.code == "E1")).one()
+        for s, t in enumerate([50, 52, 51, 50, 41], start=1):
+            submit_administration(
+                db, episode_id=ep.id, session_number=s, instrument_id="wai_sr",
+                rater="patient", target="clinician", responses=wai(t),
+                authored_at=datetime(2024, 1, s, tzinfo=UTC), idempotency_key=f"w{s}")
+        submit_administration(
+            db, episode_id=ep.id, session_number=5, instrument_id="phq9", rater="patient",
+            target=None, responses={i: (1 if i == 9 else 2) for i in range(1, 10)},
+            authored_at=datetime(2024, 1, 5, tzinfo=UTC), idempotency_key="p5")
+        res = monitor_database(db)
+        assert res.inserted >= 2 and res.unknown_episodes == ()
+        kinds = {(a.kind, a.rule.split("(")[0]) for a in db.scalars(select(Alert))}
+        assert ("risk", "risk_item") in kinds and ("rupture", "personal_sd") in kinds
+        again = monitor_database(db)
+        assert again.inserted == 0 and again.updated == 0
