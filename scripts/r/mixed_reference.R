@@ -117,6 +117,7 @@ models <- list(
   summarise("clinic_b_ml", "phq9 ~ session + alliance + (1 + session | pid)", clinic, FALSE),
   summarise("clinic_b3_reml",
             "phq9 ~ session + alliance + (1 + session + alliance | pid)", clinic, TRUE),
+  summarise("clinic_extra_reml", "phq9 ~ alliance + (1 + session | pid)", clinic, TRUE),
   summarise("clinic_c_reml",
             "phq9 ~ session + alliance + treatment + (1 + session | pid) + (1 | tid)",
             clinic, TRUE),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bordin.engines import GroupedCrossproducts, ModelSpec, SufficientStatistics
-from bordin.errors import BoundaryWarning, ConvergenceWarning, InputError
+from bordin.errors import BoundaryWarning, ConvergenceWarning, EstimationError, InputError
 from bordin.stats.mixed.design import Design, build_design
 from bordin.stats.mixed.formula import parse_formula
 from bordin.stats.mixed.optimize import minimise
@@ -83,6 +83,9 @@ def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> 
     profile = Profile(design)
     res = minimise(lambda th: profile.criterion(th, reml=reml), profile.theta0(),
                    profile.lower, profile.theta_scale())
+    if not np.isfinite(res.value):
+        raise EstimationError("the (restricted) likelihood is not finite at any variance "
+                              "parameters tried; the data cannot support this model")
     notes: list[str] = []
     theta = res.theta.copy()
     for lev, sl, (rows, cols) in zip(design.levels, profile.slices, profile.tril, strict=True):

@@ -1,4 +1,9 @@
-"""Parse lme4-style model formulas: ``y ~ fixed + (expr | g1/g2) + (expr | g3)``."""
+"""Parse lme4-style model formulas: ``y ~ fixed + (expr | g1/g2) + (expr | g3)``.
+
+Written by hand because formulaic (which builds the fixed part and the random-effects
+designs) has no syntax for lme4's ``( | )`` terms: this module only takes those terms
+out of the formula and hands each side to formulaic.
+"""
 
 from __future__ import annotations
 

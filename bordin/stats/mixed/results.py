@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bordin.errors import InputError
+from bordin.errors import EstimationError, InputError
 from bordin.stats.mixed.design import Design, Level
 from bordin.stats.mixed.profile import Profile
 from bordin.stats.mixed.satterthwaite import hessian, jacobian, satterthwaite_df
@@ -72,8 +72,9 @@ class MixedModel:
         self._profile = profile
         self.theta = np.asarray(theta, dtype=float)
         ev = profile.evaluate(self.theta)
-        if ev is None:  # pragma: no cover - the optimiser never returns such a point
-            raise ArithmeticError("X'V^-1X is not positive definite at the estimate")
+        if ev is None:
+            raise EstimationError("X'V⁻¹X is not positive definite at the estimate; the "
+                                  "fixed effects are not estimable from these data")
         self._ev = ev
         n, p = design.n, design.p
         self.nobs = n
@@ -276,7 +277,10 @@ class MixedModel:
         pred = X @ self.beta
         if not re:
             return pred
-        assert stats_.random_matrices is not None
+        if stats_.random_matrices is None:
+            raise InputError(field="re", value=True,
+                             allowed="re=False for a model whose engine cannot build "
+                                     "random-effects designs for new data")
         Zs = stats_.random_matrices(df)
         for rank, k in enumerate(self._design.term_order):
             lev = self._design.levels[rank]

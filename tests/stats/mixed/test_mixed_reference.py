@@ -36,7 +36,7 @@ REF_MODELS = [
     "sleepstudy_slopes_reml", "sleepstudy_slopes_ml", "sleepstudy_intercept_reml",
     "dyestuff_reml", "dyestuff_ml", "dyestuff2_reml", "pastes_reml", "pastes_ml",
     "clinic_a3_reml", "clinic_a3_ml", "clinic_a2_reml", "clinic_b_reml", "clinic_b_ml",
-    "clinic_b3_reml", "clinic_c_reml", "clinic_c_ml",
+    "clinic_b3_reml", "clinic_extra_reml", "clinic_c_reml", "clinic_c_ml",
 ]
 BOUNDARY = {"clinic_b3_reml"}
 
