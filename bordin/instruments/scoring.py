@@ -416,6 +416,16 @@ def score_frame(
     values = np.empty((len(df), len(cols)))
     for j, col in enumerate(cols):
         raw = df[col]
+        if pd.api.types.is_bool_dtype(raw):
+            raise InputError(
+                field=spec.items[j].id,
+                value=f"a true/false column ({col!r})",
+                allowed=spec.items[j].scale.describe(),
+                context=spec.id,
+            )
+        if pd.api.types.is_numeric_dtype(raw):
+            values[:, j] = raw.to_numpy(dtype=float, na_value=np.nan)
+            continue
         num = pd.to_numeric(raw, errors="coerce")
         bad = num.isna() & raw.notna()
         if bad.any():

@@ -97,3 +97,10 @@ def test_frame_nan_mode_and_nullable_flags() -> None:
 def test_empty_frame() -> None:
     out = score_frame("phq9", pd.DataFrame({f"phq9_{i}": [] for i in range(1, 10)}))
     assert len(out) == 0 and "total" in out.columns
+
+
+def test_frame_rejects_true_false_columns() -> None:
+    df = pd.DataFrame({f"gad7_{i}": [True, False] for i in range(1, 8)})
+    with pytest.raises(InputError) as err:
+        score_frame("gad7", df)
+    assert err.value.field == "gad7_1" and "true/false" in str(err.value)
