@@ -337,6 +337,7 @@ def score(spec: InstrumentSpec | str, responses: Mapping[Any, float | None]) -> 
     plan = _plan(spec)
     row = np.full((1, len(plan.ids)), np.nan)
     ids = plan.ids
+    seen: set[str] = set()
     for key, value in responses.items():
         item_id = key if key in plan.position else spec.resolve_item_id(key)
         if item_id is None:
@@ -344,7 +345,15 @@ def score(spec: InstrumentSpec | str, responses: Mapping[Any, float | None]) -> 
                 field=str(key), value=value,
                 allowed=f"an item of {spec.id} ({ids[0]} .. {ids[-1]})", context=spec.id,
             )
-        row[0, plan.position[item_id]] = _number(spec, item_id, value)
+        col = plan.position[item_id]
+        if not np.isnan(row[0, col]) or item_id in seen:
+            raise InputError(
+                field=item_id, value=value,
+                allowed="each item once (it was given twice, e.g. as an id and a number)",
+                context=spec.id,
+            )
+        seen.add(item_id)
+        row[0, col] = _number(spec, item_id, value)
     core = _core(spec, row, row_labels=None, missing="raise")
     total = float(core.total[0])
     band, above, clinical = _band_and_cutoff(spec, total)

@@ -104,3 +104,11 @@ def test_frame_rejects_true_false_columns() -> None:
     with pytest.raises(InputError) as err:
         score_frame("gad7", df)
     assert err.value.field == "gad7_1" and "true/false" in str(err.value)
+
+
+def test_item_given_twice() -> None:
+    full = dict.fromkeys(range(1, 10), 1)
+    full["phq9_3"] = 2
+    with pytest.raises(InputError) as err:
+        score("phq9", full)
+    assert err.value.field == "phq9_3" and "once" in str(err.value)
