@@ -265,21 +265,36 @@ def group_codes(df: pd.DataFrame, gvars: list[str]) -> tuple[np.ndarray, pd.Data
 def crossproducts_by_code(W: list[np.ndarray], codes: np.ndarray, n_cells: int) -> np.ndarray:
     """Per-cell ``W_g' W_g`` from row codes, as ``(n_cells, m, m)``.
 
-    One ``np.bincount`` per column pair (columns that are all ones are not multiplied).
+    Rows already ordered by cell (the usual layout of longitudinal data) are summed over
+    contiguous runs with ``np.add.reduceat``; otherwise one ``np.bincount`` per column
+    pair scatters them. Columns that are all ones are not multiplied.
     """
     m = len(W)
     cross = np.empty((n_cells, m, m))
-    ones = [bool(np.all(W[j] == 1.0)) for j in range(m)]
+    ones = [bool(W[j][0] == 1.0 and np.all(W[j] == 1.0)) for j in range(m)]
+    ordered = bool(np.all(codes[1:] >= codes[:-1])) if len(codes) > 1 else True
+    if ordered:
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        counts = np.diff(np.r_[starts, len(codes)]).astype(float)
+
+        def total(v: np.ndarray | None) -> np.ndarray:
+            return counts if v is None else np.add.reduceat(v, starts)
+    else:
+        def total(v: np.ndarray | None) -> np.ndarray:
+            if v is None:
+                return np.bincount(codes, minlength=n_cells).astype(float)
+            return np.bincount(codes, weights=v, minlength=n_cells)
+
     for i in range(m):
         for j in range(i, m):
             if ones[i] and ones[j]:
-                v = np.bincount(codes, minlength=n_cells).astype(float)
+                v = total(None)
             elif ones[i]:
-                v = np.bincount(codes, weights=W[j], minlength=n_cells)
+                v = total(W[j])
             elif ones[j]:
-                v = np.bincount(codes, weights=W[i], minlength=n_cells)
+                v = total(W[i])
             else:
-                v = np.bincount(codes, weights=W[i] * W[j], minlength=n_cells)
+                v = total(W[i] * W[j])
             cross[:, i, j] = v
             cross[:, j, i] = v
     return cross

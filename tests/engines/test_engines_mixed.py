@@ -147,3 +147,20 @@ def test_predict_from_duckdb_model(clinic):
         a = fit(FORMULAS[2], clinic)
         b = fit(FORMULAS[2], con.from_df(clinic))
     np.testing.assert_allclose(b.predict(clinic), a.predict(clinic), rtol=1e-8)
+
+
+def test_crossproducts_sorted_and_scattered_paths_agree():
+    from bordin.engines.pandas import crossproducts_by_code
+
+    rng = np.random.default_rng(11)
+    n, g = 5000, 300
+    codes = np.sort(rng.integers(0, g, n))
+    W = [np.ones(n), rng.normal(size=n), rng.normal(size=n)]
+    ordered = crossproducts_by_code(W, codes, g)
+    perm = rng.permutation(n)
+    scattered = crossproducts_by_code([w[perm] for w in W], codes[perm], g)
+    np.testing.assert_allclose(ordered, scattered, rtol=1e-12, atol=1e-12)
+    # a direct computation for one cell
+    rows = codes == 17
+    Wm = np.column_stack(W)[rows]
+    np.testing.assert_allclose(ordered[17], Wm.T @ Wm, rtol=1e-12)
