@@ -81,28 +81,40 @@ def _respond(
     spec, theta: np.ndarray, item_shift: np.ndarray, centre: float, p: Parameters,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Draw raw item responses (n, k) for latent values theta (instrument orientation)."""
+    """Draw raw item responses (n, k) for latent values theta (instrument orientation).
+
+    Graded response model with equally spaced thresholds ``b_jk`` around
+    ``centre + offset_j``: with one standard logistic draw ``L`` per item,
+    ``X_j >= k`` exactly when ``theta + L / a_j > b_jk``; the count of thresholds
+    passed is computed in one step because the thresholds are equally spaced.
+    Single precision is enough here: only which interval a value falls in matters.
+    """
     n = len(theta)
     a, offset, _ = _item_parameters(spec, p)
     k = len(spec.items)
     raw = np.empty((n, k), dtype=np.float64)
     rows = []
     spread = p.threshold_spread
+    u = rng.random((n, k), dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        noise = np.log(u / (np.float32(1.0) - u))  # standard logistic (u = 0 gives -inf)
+    th32 = theta.astype(np.float32)
+    shift32 = item_shift.astype(np.float32) if item_shift.ndim == 2 else None
     for j, item in enumerate(spec.items):
         m = _categories(item)
-        u = rng.random(n)
-        noise = np.log(u) - np.log1p(-u)  # standard logistic
-        th = theta + item_shift[:, j] if item_shift.ndim == 2 else theta
+        z = noise[:, j] * np.float32(1.0 / a[j]) + th32
+        if shift32 is not None:
+            z += shift32[:, j]
         loc = centre + offset[j]
-        if m <= 21:
-            taus = loc + spread * np.linspace(-1.0, 1.0, m - 1) if m > 2 else np.array([loc])
-            v = a[j] * th + noise
-            cat = np.zeros(n, dtype=np.int64)
-            for t in taus:
-                cat += v > a[j] * t
+        if m == 2:
+            cat = (z > loc).astype(np.int64)
+        elif m <= 21:
+            first = loc - spread
+            width = 2.0 * spread / (m - 2)
+            cat = np.clip(np.ceil((z - np.float32(first)) * np.float32(1.0 / width)), 0, m - 1)
+            cat = cat.astype(np.int64)
         else:  # a visual-analogue item: a fine grid, drawn through the logistic cdf
-            taus = np.array([loc])
-            q = 1.0 / (1.0 + np.exp(-(a[j] * (th - loc) + noise) / 2.0))
+            q = 1.0 / (1.0 + np.exp(-(z - np.float32(loc)) * np.float32(a[j] / 2.0)))
             cat = np.rint(q * (m - 1)).astype(np.int64)
         if item.reverse:
             cat = (m - 1) - cat
@@ -285,8 +297,10 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
     ordr = np.concatenate([np.full(len(b.episode), b.order) for b in blocks])
     clin = np.concatenate([b.clinician for b in blocks])
     # episodes first (by episode, session, schedule order), clinician-level rows last
-    ep_key = np.where(ep < 0, np.iinfo(np.int64).max, ep)
-    perm = np.lexsort((ordr, clin, ses, ep_key))
+    # one int64 sort key: episode (clinician-level rows last), session, clinician, schedule
+    ep_key = np.where(ep < 0, st.n_episodes, ep).astype(np.int64)
+    key = ((ep_key * 1024 + ses) * (len(st.clin_role) + 1) + clin) * 256 + ordr
+    perm = np.argsort(key, kind="stable")
     n = len(perm)
     new_id = np.empty(n, dtype=np.int64)
     new_id[perm] = np.arange(n)
@@ -298,14 +312,14 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
 
     instruments = [b.instrument for b in blocks]
     cat_inst = pd.CategoricalDtype(list(dict.fromkeys(instruments)))
-    adm = pd.DataFrame({
+    cols: dict[str, object] = {
         "administration_id": np.arange(n, dtype=np.int64),
         "organization": (np.concatenate([b.organization for b in blocks]) + 1)[perm],
         "clinician": (clin + 1)[perm],
         "patient": nullable(patient[perm], has_ep[perm]),
         "episode": nullable((ep + 1)[perm], has_ep[perm]),
         "session": nullable(ses[perm], has_ep[perm]),
-        "date": pd.to_datetime(np.concatenate([b.date for b in blocks])[perm]),
+        "date": np.concatenate([b.date for b in blocks])[perm].astype("datetime64[s]"),
         "instrument": pd.Categorical.from_codes(
             np.concatenate([np.full(len(b.episode), cat_inst.categories.get_loc(b.instrument))
                             for b in blocks])[perm], dtype=cat_inst),
@@ -316,7 +330,7 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
         "target": pd.Categorical.from_codes(
             np.concatenate([np.full(len(b.episode), _target_code(b.target), dtype=np.int8)
                             for b in blocks])[perm], categories=list(TARGETS[:-1])),
-    })
+    }
     score_cols: list[str] = []
     for b in blocks:
         for c in b.scores.columns:
@@ -330,32 +344,34 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
             if c in b.scores.columns:
                 full[start:start + m] = b.scores[c].to_numpy(dtype=float)
             start += m
-        adm[c] = full[perm]
+        cols[c] = full[perm]
+    adm = pd.DataFrame(cols)
 
-    # responses: one row per answered item
-    ids, items, vals = [], [], []
+    # responses: one row per answered item, written straight into final order
     item_cats = list(dict.fromkeys(i for b in blocks for i in b.item_ids))
     code_of = {name: c for c, name in enumerate(item_cats)}
+    k_final = np.empty(n, dtype=np.int64)
     start = 0
     for b in blocks:
         m, k = b.values.shape
-        flat = b.values.ravel()
-        answered = ~np.isnan(flat)
-        ids.append(np.repeat(new_id[start:start + m], k)[answered])
-        codes = np.array([code_of[i] for i in b.item_ids], dtype=np.int32)
-        items.append(np.tile(codes, m)[answered])
-        vals.append(flat[answered])
+        k_final[new_id[start:start + m]] = k
         start += m
-    rid = np.concatenate(ids)
-    ritem = np.concatenate(items)
-    rval = np.concatenate(vals)
-    # each block's ids are already increasing (its rows follow episode and session), so a
-    # stable sort only merges the blocks; items keep their order within an administration
-    rperm = np.argsort(rid, kind="stable")
+    offset = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(k_final, out=offset[1:])
+    vals = np.empty(int(offset[-1]), dtype=np.float64)
+    item_code = np.empty(int(offset[-1]), dtype=np.int32)
+    start = 0
+    for b in blocks:
+        m, k = b.values.shape
+        pos = offset[new_id[start:start + m]][:, None] + np.arange(k)
+        vals[pos] = b.values
+        item_code[pos] = np.array([code_of[i] for i in b.item_ids], dtype=np.int32)
+        start += m
+    answered = ~np.isnan(vals)
     responses = pd.DataFrame({
-        "administration_id": rid[rperm],
-        "item": pd.Categorical.from_codes(ritem[rperm], categories=item_cats),
-        "value": rval[rperm],
+        "administration_id": np.repeat(np.arange(n, dtype=np.int64), k_final)[answered],
+        "item": pd.Categorical.from_codes(item_code[answered], categories=item_cats),
+        "value": vals[answered],
     })
     items_df = pd.concat(item_rows, ignore_index=True) if item_rows else pd.DataFrame()
     return Measured(administrations=adm, responses=responses, items=items_df)
