@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bordin.errors import DataDroppedWarning, EstimationError, InputError
-from bordin.stats.meta._weighted import Array
+from bordin.stats.meta._weighted import Array, cross
 
 ModsLike = str | Sequence[float] | np.ndarray | pd.Series | pd.DataFrame | None
 
@@ -151,10 +151,18 @@ def build_design(
     if X.shape[1] >= k:
         raise InputError(field="mods", value=f"{X.shape[1]} coefficients",
                          allowed=f"fewer coefficients than studies ({k})")
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
+    # Rank from the scaled p × p cross-product (O(k·p²), no k × p SVD).
+    G = cross(X, np.ones(k))
+    dg = np.diag(G)
+    singular = bool(np.any(dg <= 0))
+    if not singular:
+        ev = np.linalg.eigvalsh(G / np.sqrt(np.outer(dg, dg)))
+        singular = bool(ev[0] < 1e-10 * ev[-1])
+    if singular:
         raise EstimationError(
-            f"the moderators make the design singular (rank {rank} < {X.shape[1]} columns: "
-            f"{', '.join(names)}); drop a constant or redundant moderator"
+            f"the moderators make the design singular ({X.shape[1]} columns: "
+            f"{', '.join(names)} are linearly dependent); drop a constant or redundant moderator"
         )
+    # Column-major: every product below walks whole columns.
+    X = np.asfortranarray(X, dtype=float)
     return Design(y=y, v=v, X=X, names=names, keep=keep, intercept=has_intercept)

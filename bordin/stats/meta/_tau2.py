@@ -35,12 +35,16 @@ class Control:
         Absolute tolerance of the root finders (Paule–Mandel, Q-profile).
     tau2_max
         Upper end of the interval searched for Paule–Mandel's root.
+    fallback
+        If Fisher scoring does not converge in ``maxiter`` iterations, search the
+        likelihood directly (metafor stops with an error instead).
     """
 
     threshold: float = 1e-12
     maxiter: int = 1000
     tol: float = 1e-12
     tau2_max: float = 100.0
+    fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,10 +146,13 @@ def _fisher_scoring(
     while change > control.threshold:
         it += 1
         if it > control.maxiter:
-            raise EstimationError(
-                f"Fisher scoring for {method} did not converge in {control.maxiter} iterations "
-                f"(last change in tau2 = {change:.3g}); try method='PM' or 'DL'"
-            )
+            if not control.fallback:
+                raise EstimationError(
+                    f"Fisher scoring for {method} did not converge in {control.maxiter} "
+                    f"iterations (last change in tau2 = {change:.3g}); try method='PM' or 'DL'"
+                )
+            tau2 = _fallback(method=method, X=X, y=y, vi=vi, control=control)
+            break
         fit = WLS.fit(X=X, y=y, w=1.0 / (vi + tau2))
         if method == "ML":
             adj = (fit.yPPy - fit.w.sum()) / np.sum(fit.w**2)
@@ -180,6 +187,31 @@ def _fisher_scoring(
     else:
         se = np.sqrt(2 * k**2 / (k - p) / fit.w.sum() ** 2)
     return Tau2Estimate(tau2, float(se), it)
+
+
+def _fallback(*, method: str, X: Array, y: Array, vi: Array, control: Control) -> float:
+    """Safeguarded 1-D search when Fisher scoring oscillates (it can with few df).
+
+    ML/REML: bounded Brent on the log likelihood, compared with the boundary τ² = 0.
+    EB: its fixed point is the Paule–Mandel root Q(τ²) = k − p (Morris 1983), so solve that.
+    """
+    from scipy.optimize import minimize_scalar
+
+    k, p = X.shape
+    if method == "EB":
+        return _paule_mandel(X=X, y=y, vi=vi, target=k - p, control=control)
+    upper = max(control.tau2_max, 10 * float(np.var(y)))
+    res = minimize_scalar(lambda t: -_loglik(method, X, y, vi, t), bounds=(0.0, upper),
+                          method="bounded", options={"xatol": control.tol, "maxiter": 2000})
+    if not res.success:
+        raise EstimationError(f"{method}: neither Fisher scoring nor a bounded search "
+                              "converged; try method='PM' or 'DL'")
+    t = float(res.x)
+    if _loglik(method, X, y, vi, 0.0) >= _loglik(method, X, y, vi, t):
+        t = 0.0
+    warnings.warn(f"{method}: Fisher scoring oscillated; tau2 found by a bounded search "
+                  "of the likelihood instead", ConvergenceWarning, stacklevel=4)
+    return t
 
 
 def _loglik(method: str, X: Array, y: Array, vi: Array, tau2: float) -> float:

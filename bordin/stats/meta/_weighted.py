@@ -31,9 +31,42 @@ def _inv_spd(A: Array, *, what: str) -> Array:
     return Linv.T @ Linv
 
 
+# Tall-skinny products (k × p with small p) are written as one pass per column pair
+# instead of BLAS calls: a multithreaded BLAS spends more on thread hand-off than on the
+# arithmetic for these shapes, badly so on a busy machine (measured: a k = 100,000
+# dot product took 30 ms through BLAS vs 1.6 ms as a plain reduction with 8 processes
+# competing for 2 cores). np.sum also uses pairwise summation, which is more accurate.
+_BLAS_FROM_P = 16
+
+
 def cross(X: Array, d: Array) -> Array:
     """``X' diag(d) X`` without forming ``diag(d)``."""
-    return (X * d[:, None]).T @ X
+    p = X.shape[1]
+    if p >= _BLAS_FROM_P:
+        return (X * d[:, None]).T @ X
+    out = np.empty((p, p))
+    for j in range(p):
+        zj = X[:, j] * d
+        for m in range(j + 1):
+            out[j, m] = out[m, j] = np.sum(zj * X[:, m])
+    return out
+
+
+def xtv(X: Array, v: Array) -> Array:
+    """``X' v``."""
+    if X.shape[1] >= _BLAS_FROM_P:
+        return X.T @ v
+    return np.array([np.sum(X[:, j] * v) for j in range(X.shape[1])])
+
+
+def xb(X: Array, b: Array) -> Array:
+    """``X b``."""
+    if X.shape[1] >= _BLAS_FROM_P:
+        return X @ b
+    out = X[:, 0] * b[0]
+    for j in range(1, X.shape[1]):
+        out = out + X[:, j] * b[j]
+    return out
 
 
 @dataclass(frozen=True)
@@ -62,8 +95,8 @@ class WLS:
     @classmethod
     def fit(cls, *, X: Array, y: Array, w: Array) -> WLS:
         A_inv = _inv_spd(cross(X, w), what="X'WX")
-        beta = A_inv @ (X.T @ (w * y))
-        return cls(w=w, X=X, y=y, A_inv=A_inv, beta=beta, resid=y - X @ beta)
+        beta = A_inv @ xtv(X, w * y)
+        return cls(w=w, X=X, y=y, A_inv=A_inv, beta=beta, resid=y - xb(X, beta))
 
     @property
     def yPy(self) -> float:  # noqa: N802 (matrix notation)

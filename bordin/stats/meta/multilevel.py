@@ -27,7 +27,7 @@ from scipy import stats
 
 from bordin.errors import BoundaryWarning, EstimationError, InputError
 from bordin.stats.meta._inputs import ModsLike, build_design
-from bordin.stats.meta._weighted import Array, _inv_spd, cross
+from bordin.stats.meta._weighted import Array, _inv_spd, cross, xb, xtv
 from bordin.stats.meta.univariate import _check_level, wald_block
 
 __all__ = ["MultilevelResult", "rma_mv"]
@@ -54,22 +54,27 @@ class _Nested:
         self.codes = codes  # outer first
         self.sizes = [int(c.max()) + 1 for c in codes]
         self.v = v
-        self.M = M
+        self.Mt = np.ascontiguousarray(M.T)  # one contiguous row per column of [X, y]
 
     def solve(self, sigma2: Array) -> tuple[Array, float]:
-        """Return ``(V⁻¹ M, log|V|)`` for variance components ``sigma2`` (outer first)."""
-        Minv = self.M / self.v[:, None]
+        """Return ``((V⁻¹ M)', log|V|)`` for variance components ``sigma2`` (outer first).
+
+        Each level is one Sherman–Morrison update per group: with ``u = C⁻¹1`` for the
+        block of children ``C``, ``A⁻¹m = C⁻¹m − u·s(1'C⁻¹m)/(1 + s·1'u)`` for the parent
+        ``A = C + s·11'``, and ``log|A| = log|C| + log(1 + s·1'u)``.
+        """
+        Minv = self.Mt / self.v
         u = 1.0 / self.v
         logdet = float(np.sum(np.log(self.v)))
         for g, G, s in zip(self.codes[::-1], self.sizes[::-1], sigma2[::-1], strict=True):
             if s <= 0:
                 continue
             c = np.bincount(g, weights=u, minlength=G)
-            a = np.column_stack([np.bincount(g, weights=Minv[:, j], minlength=G)
-                                 for j in range(Minv.shape[1])])
             f = s / (1.0 + s * c)
-            Minv -= u[:, None] * (f[:, None] * a)[g]
-            u = u / (1.0 + s * c)[g]
+            for j in range(Minv.shape[0]):
+                a = np.bincount(g, weights=Minv[j], minlength=G)
+                Minv[j] -= u * np.take(f * a, g)
+            u = u / np.take(1.0 + s * c, g)
             logdet += float(np.sum(np.log1p(s * c)))
         return Minv, logdet
 
@@ -78,18 +83,21 @@ def _nll(nested: _Nested, sigma2: Array, X: Array, y: Array, reml: bool,
          ldXX: float) -> tuple[float, dict[str, Any]]:
     k, p = X.shape
     Minv, logdet = nested.solve(sigma2)
-    WX, Wy = Minv[:, :p], Minv[:, p]
-    A = X.T @ WX
+    Wy = Minv[p]
+    A = np.empty((p, p))
+    for j in range(p):
+        for m in range(j + 1):
+            A[j, m] = A[m, j] = np.sum(X[:, j] * Minv[m])
+    Xy = np.array([np.sum(X[:, j] * Wy) for j in range(p)])
     A_inv = _inv_spd(A, what="X'V⁻¹X")
-    Xy = X.T @ Wy
     beta = A_inv @ Xy
-    rVr = float(y @ Wy - beta @ Xy)
+    rVr = float(np.sum(y * Wy) - beta @ Xy)
     if reml:
         _, ldA = np.linalg.slogdet(A)
         val = 0.5 * ((k - p) * math.log(2 * math.pi) - ldXX + logdet + ldA + rVr)
     else:
         val = 0.5 * (k * math.log(2 * math.pi) + logdet + rVr)
-    return val, {"beta": beta, "A_inv": A_inv, "WX": WX}
+    return val, {"beta": beta, "A_inv": A_inv, "WX": np.ascontiguousarray(Minv[:p].T)}
 
 
 def _newton(fun: Any, x0: Array, *, tol: float, maxiter: int, floor: float
@@ -284,7 +292,7 @@ class MultilevelResult:
 
     def weighted_design(self) -> tuple[Array, Array]:
         """``(V⁻¹X, e)``: the sandwich ingredients."""
-        return self._WX, self.yi - self.X @ self.beta
+        return self._WX, self.yi - xb(self.X, self.beta)
 
     def model_vb(self) -> Array:
         return self.vb
@@ -347,7 +355,7 @@ def rma_mv(
     for j in range(len(cols)):
         codes.append(sub.groupby(cols[: j + 1], sort=True).ngroup().to_numpy())
     nested = _Nested(codes, v, np.column_stack([X, y]))
-    _, ldXX = np.linalg.slogdet(X.T @ X)
+    _, ldXX = np.linalg.slogdet(cross(X, np.ones(k)))
     reml = meth == "REML"
 
     # Starting values as metafor: the residual variance left over, split evenly.
@@ -378,8 +386,8 @@ def rma_mv(
     if k > p:
         A_inv = _inv_spd(cross(X, fe_w), what="X'WX")
         yc = y - y.mean()
-        b_fe = A_inv @ (X.T @ (fe_w * yc))
-        QE = max(0.0, float(np.sum(fe_w * (yc - X @ b_fe) ** 2)))
+        b_fe = A_inv @ xtv(X, fe_w * yc)
+        QE = max(0.0, float(np.sum(fe_w * (yc - xb(X, b_fe)) ** 2)))
         QEp = float(stats.chi2.sf(QE, k - p))
     else:
         QE, QEp = 0.0, 1.0

@@ -17,7 +17,7 @@ from scipy import stats
 from bordin.errors import InputError
 from bordin.stats.meta._inputs import Design, ModsLike, build_design
 from bordin.stats.meta._tau2 import FIXED, METHODS, Control, estimate_tau2, q_profile_ci
-from bordin.stats.meta._weighted import WLS, Array, _inv_spd, cross
+from bordin.stats.meta._weighted import WLS, Array, _inv_spd, cross, xb
 
 TESTS = ("z", "t", "knha")
 
@@ -168,7 +168,7 @@ class RMAResult:
         rss_f = fit.yPy
         self.ll_ML = -0.5 * k * math.log(2 * math.pi) - 0.5 * np.sum(np.log(v + self.tau2)) \
             - 0.5 * rss_f
-        _, ldXX = np.linalg.slogdet(X.T @ X)
+        _, ldXX = np.linalg.slogdet(cross(X, np.ones(k)))
         self.ll_REML = (-0.5 * (k - p) * math.log(2 * math.pi) + 0.5 * ldXX
                         - 0.5 * np.sum(np.log(v + self.tau2)) - 0.5 * fit.logdet_A() - 0.5 * rss_f)
 
@@ -244,7 +244,7 @@ class RMAResult:
                 raise InputError(field="newmods", value=f"{arr.shape[1]} columns",
                                  allowed=f"{p - int(self.design.intercept)} moderator columns")
             Xn = arr
-        pred = Xn @ self.beta
+        pred = xb(Xn, self.beta)
         vpred = np.einsum("ij,jk,ik->i", Xn, self.vb, Xn)
         se = np.sqrt(vpred)
         out = pd.DataFrame({
@@ -390,7 +390,7 @@ class RMAResult:
     def weighted_design(self) -> tuple[Array, Array]:
         """``(W X, e)``: rows of ``V⁻¹X`` and the residuals (sandwich ingredients)."""
         w = 1.0 / (self.vi + self.tau2)
-        return self.X * w[:, None], self.yi - self.X @ self.beta
+        return self.X * w[:, None], self.yi - xb(self.X, self.beta)
 
     def model_vb(self) -> Array:
         """``(X'WX)⁻¹`` without the Knapp–Hartung factor."""

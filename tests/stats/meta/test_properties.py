@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bordin.errors import EstimationError, InputError
+from bordin.errors import ConvergenceWarning, EstimationError, InputError
 from bordin.stats.meta import Control, meta_analysis, rma, rma_mv
 
 SETTINGS = settings(max_examples=25, deadline=None,
@@ -143,7 +143,12 @@ def test_non_convergence_is_estimation_error() -> None:
     vi = rng.uniform(0.01, 0.1, 20)
     yi = rng.normal(0, np.sqrt(vi + 0.3))
     with pytest.raises(EstimationError, match="did not converge"):
-        rma(yi=yi, vi=vi, method="REML", control=Control(maxiter=1))
+        rma(yi=yi, vi=vi, method="REML", control=Control(maxiter=1, fallback=False))
+    # with the fallback (default) the bounded search finds the same maximum
+    with pytest.warns(ConvergenceWarning):
+        a = rma(yi=yi, vi=vi, method="REML", control=Control(maxiter=1))
+    b = rma(yi=yi, vi=vi, method="REML")
+    assert a.tau2 == pytest.approx(b.tau2, rel=1e-6)
 
 
 def test_unknown_column_and_bad_random_are_input_errors() -> None:
