@@ -123,3 +123,31 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
         rater=rat_u[ra], target=tg_u[tg], scale=scale_u[sc], ins_code=ins, ins_u=ins_u,
         scale_code=sc, scale_u=scale_u, strata=strata,
     )
+
+
+def frame_of(cols: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame whose text columns stay NumPy object arrays.
+
+    pandas 3 turns text into Arrow-backed strings when a frame is built; for the
+    hundreds of thousands of alert rows of a clinic that conversion, and the one back
+    when the columns are read again, cost more than all the rules together. Scalars
+    are broadcast to the length of the first array-like column.
+    """
+    n = next((len(v) for v in cols.values() if isinstance(v, np.ndarray | list | pd.Series)), 0)
+    out: dict[str, pd.Series] = {}
+    for k, v in cols.items():
+        if isinstance(v, pd.Series):
+            v = v.to_numpy()
+        if isinstance(v, np.ndarray) and v.dtype.kind in "US":
+            v = v.astype(object)
+        if isinstance(v, list):
+            arr = np.empty(len(v), dtype=object)
+            arr[:] = v
+            out[k] = pd.Series(arr, dtype=object, copy=False)
+        elif isinstance(v, np.ndarray):
+            out[k] = pd.Series(v, dtype=object if v.dtype == object else v.dtype, copy=False)
+        elif v is None or isinstance(v, str):
+            out[k] = pd.Series(np.full(n, v, dtype=object), dtype=object, copy=False)
+        else:
+            out[k] = pd.Series(np.full(n, v), copy=False)
+    return pd.DataFrame(out, copy=False)

@@ -18,7 +18,13 @@ import pandas as pd
 
 from bordin.errors import InputError
 from bordin.monitor._engine import STATE_NAMES, Grouped, assemble
-from bordin.monitor._frame import LongScores, check_frame, long_scores, numeric_column
+from bordin.monitor._frame import (
+    LongScores,
+    check_frame,
+    frame_of,
+    long_scores,
+    numeric_column,
+)
 from bordin.monitor._specs import kind_of, scale_range, spec_or_none
 from bordin.monitor.feedback import route
 from bordin.monitor.rules import (
@@ -139,7 +145,7 @@ def _run_rule(
     st, lo, rp = raw.start, raw.lowest, raw.repaired
     last_row = np.where(rp >= 0, rp, raw.last_row)
     gi = orig[raw.grp]
-    return pd.DataFrame(
+    return frame_of(
         {
             "_g": gi,
             "kind": "rupture",
@@ -211,7 +217,7 @@ def ceiling_frame(ls: LongScores, *, share: float, min_sessions: int = 3) -> pd.
     hit = np.flatnonzero((n >= min_sessions) & (k / np.maximum(n, 1) >= share) & ~np.isnan(maxima))
     if not hit.size:
         return pd.DataFrame(columns=["_g"])
-    return pd.DataFrame(
+    return frame_of(
         {
             "_g": hit,
             "kind": "ceiling",
@@ -291,7 +297,7 @@ def discrepancy_frame(
             continue
         k = int(hit.sum())
         sess_h = m["s"].to_numpy()[hit]
-        out.append(pd.DataFrame({
+        out.append(frame_of({
             "episode": ep_u[m["e"].to_numpy()[hit]], "instrument": ins_u[m["i_p"].to_numpy()[hit]],
             "rater": "patient+clinician", "target": tg_u[m["t"].to_numpy()[hit]], "scale": sc,
             "kind": "discrepancy", "rule": f"discrepancy(direction={direction})",
@@ -308,7 +314,7 @@ def discrepancy_frame(
 def _risk_rows(sub: pd.DataFrame, ins: str, item_id: str, low: float,
                vals: np.ndarray) -> pd.DataFrame:
     n = len(sub)
-    return pd.DataFrame({
+    return frame_of({
         "episode": sub["episode"].to_numpy(), "instrument": ins,
         "rater": sub["rater"].astype(str).to_numpy(),
         "target": (sub["target"].fillna("").astype(str).to_numpy() if "target" in sub
@@ -373,51 +379,56 @@ def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
     """Episode attributes, severity, feedback and the dedupe key.
 
     Everything is looked up through integer codes of the few distinct values (kinds,
-    scales, states, episodes): mapping string columns row by row is what would cost.
+    scales, states, episodes), and the result is built once from NumPy arrays:
+    mapping or assigning text columns row by row is what would cost.
     """
     if alerts.empty:
         return pd.DataFrame(columns=ALERT_COLUMNS)
-    attrs = [c for c in EPISODE_ATTRS if c in adm.columns]
+    col = {c: alerts[c].to_numpy() for c in alerts.columns}
+    n = len(alerts)
     ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
     first_row = np.full(len(ep_u), -1, dtype=np.int64)
     first_row[ep_c[::-1]] = np.arange(len(ep_c))[::-1]
-    where = pd.Index(ep_u).get_indexer(alerts["episode"])
+    where = pd.Index(ep_u).get_indexer(col["episode"])
+    out: dict[str, Any] = {}
     for c in EPISODE_ATTRS:
-        if c in attrs:
-            col = adm[c].to_numpy(dtype=object)[first_row]
-            alerts[c] = np.where(where >= 0, col[np.maximum(where, 0)], None)
+        if c in adm.columns:
+            vals = adm[c].to_numpy(dtype=object)[first_row]
+            out[c] = np.where(where >= 0, vals[np.maximum(where, 0)], None)
         else:
-            alerts[c] = None
-    k_c, k_u = pd.factorize(alerts["kind"], sort=False)
-    s_c, s_u = pd.factorize(alerts["scale"].astype(object), sort=False)
-    t_c, t_u = pd.factorize(alerts["state"], sort=False)
-    combo = (k_c * len(s_u) + s_c) * len(t_u) + t_c
-    cu, inv = np.unique(combo, return_inverse=True)
+            out[c] = np.full(n, None, dtype=object)
+    k_c, k_u = pd.factorize(col["kind"], sort=False)
+    s_c, s_u = pd.factorize(col["scale"], sort=False)
+    t_c, t_u = pd.factorize(col["state"], sort=False)
+    ns, nt = len(s_u), len(t_u)
+    cu, inv = np.unique((k_c * ns + s_c) * nt + t_c, return_inverse=True)
     path, sugg, sev = [], [], []
     for c in cu:
-        kind = str(k_u[c // (len(s_u) * len(t_u))])
-        scale = str(s_u[(c // len(t_u)) % len(s_u)])
-        state = str(t_u[c % len(t_u)])
+        kind, scale, state = str(k_u[c // (ns * nt)]), str(s_u[(c // nt) % ns]), str(t_u[c % nt])
         pw, ids = route(kind, scale if kind != "risk" else "total", state)
         path.append(",".join(pw))
         sugg.append(ids)
         sev.append(RUPTURE_SEVERITY[state] if kind == "rupture" else SEVERITY[kind])
-    alerts["severity"] = np.asarray(sev, dtype=object)[inv]
-    alerts["pathway"] = np.asarray(path, dtype=object)[inv]
     sugg_arr = np.empty(len(sugg), dtype=object)
     sugg_arr[:] = sugg
-    alerts["suggestions"] = sugg_arr[inv]
-    parts = [alerts[c].astype(object).astype(str).to_numpy(dtype=object)
-             for c in ("episode", "instrument", "rater", "target", "scale", "rule", "start")]
-    key = parts[0]
-    for p in parts[1:]:
-        key = key + "|" + p
-    alerts["dedupe_key"] = key
-    order = np.array([{"risk": 0, "not_on_track": 1, "rupture": 2, "discrepancy": 3,
-                       "ceiling": 4}[str(k)] for k in k_u])[k_c]
-    alerts = alerts.iloc[np.lexsort((alerts["session"].to_numpy(),
-                                     np.maximum(where, 0), order))]
-    return alerts[ALERT_COLUMNS].reset_index(drop=True)
+    parts = [col[c] for c in ("episode", "instrument", "rater", "target", "scale", "rule")]
+    key = np.array(["|".join(map(str, t)) for t in zip(*parts, col["start"], strict=True)],
+                   dtype=object)
+    for c in ALERT_COLUMNS:
+        if c in col and c not in out:
+            out[c] = col[c]
+    out["severity"] = np.asarray(sev, dtype=object)[inv]
+    out["pathway"] = np.asarray(path, dtype=object)[inv]
+    out["suggestions"] = sugg_arr[inv]
+    out["dedupe_key"] = key
+    rank = {"risk": 0, "not_on_track": 1, "rupture": 2, "discrepancy": 3, "ceiling": 4}
+    order = np.array([rank[str(k)] for k in k_u])[k_c]
+    idx = np.lexsort((col["session"], np.maximum(where, 0), order))
+    return frame_of({c: _take(out[c], idx) for c in ALERT_COLUMNS})
+
+
+def _take(v: Any, idx: np.ndarray) -> Any:
+    return np.asarray(v, dtype=object)[idx] if isinstance(v, list) else v[idx]
 
 
 def monitor_frame(

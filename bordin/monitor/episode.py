@@ -20,6 +20,7 @@ import pandas as pd
 
 from bordin.errors import InputError
 from bordin.monitor import _engine
+from bordin.monitor._frame import frame_of
 from bordin.monitor._specs import kind_of, scale_range, spec_or_none
 from bordin.monitor.batch import (
     ALERT_COLUMNS,
@@ -626,7 +627,17 @@ class EpisodeMonitor:
 
     def alerts(self) -> pd.DataFrame:
         """Every alert of the episode, in its latest version."""
-        return pd.DataFrame(list(self._alerts.values()), columns=ALERT_COLUMNS)
+        rows = list(self._alerts.values())
+        cols: dict[str, Any] = {}
+        for c in ALERT_COLUMNS:
+            vals = [r[c] for r in rows]
+            if c in ("params", "suggestions") or not vals:
+                arr = np.empty(len(vals), dtype=object)
+                arr[:] = vals
+            else:
+                arr = np.asarray(vals)
+            cols[c] = arr
+        return frame_of(cols)
 
     @classmethod
     def from_frame(

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from bordin.errors import EstimationError, InputError
-from bordin.monitor._frame import check_frame, numeric_column
+from bordin.monitor._frame import check_frame, frame_of, numeric_column
 from bordin.monitor._specs import kind_of, spec_or_none
 from bordin.monitor.change import ChangeStatus, change_codes, reliable_change_status
 
@@ -428,7 +428,7 @@ def not_on_track_frame(
         if lr.empty:
             continue
         rows = lr["row"].to_numpy()
-        out.append(pd.DataFrame({
+        out.append(frame_of({
             "episode": ep_u[e[rows]], "instrument": ins_u[i[rows]],
             "rater": rat_u[r[rows]], "target": tg_u[t[rows]],
             "scale": scale, "kind": "not_on_track", "rule": name,
