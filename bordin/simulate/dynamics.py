@@ -92,11 +92,11 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     P = st.pat_alliance[pat] + p.severity_alliance_effect * st.ep_severity[order]
     D = st.ep_dyad[order]
     U = st.ep_unit_alliance[order]
-    sec_base = st.ep_secondary[order] + 0.6 * P
+    sec_base = st.ep_secondary[order] + p.secondary_patient_loading * P
     base_rated = T + P + D + U
     w_p = p.patient_alliance_weight
     heal_base = T + w_p * (P + D + U)
-    heal_sec_base = st.ep_secondary[order] + w_p * 0.6 * P
+    heal_sec_base = st.ep_secondary[order] + w_p * p.secondary_patient_loading * P
     is_int = fmt == FORMATS.index("internet")
     is_grp = fmt == FORMATS.index("group")
     mix = np.zeros(n)
@@ -114,17 +114,19 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     x_base = (
         p.expectancy_warmth * warmth + p.expectancy_competence * competence
         + p.staff_expectancy_effect * staff_warmth + p.expectancy_motivation * motivation
-        + rng.normal(0.0, 0.5, n)
+        + rng.normal(0.0, p.expectancy_sd, n)
     )
     x_base[is_int] = (  # the programme, not a clinician's warmth, sets expectations
         p.expectancy_competence * st.programme_quality[st.ep_org[order][is_int]]
-        + p.expectancy_motivation * motivation[is_int] + rng.normal(0.0, 0.5, is_int.sum())
+        + p.expectancy_motivation * motivation[is_int]
+        + rng.normal(0.0, p.expectancy_sd, is_int.sum())
     )
     care_gain = np.maximum(0.0, 1.0 + p.low_support_care_gain * (-support))
     spec_by_fmt = np.array([p.mapping("specific_effect")[f] for f in FORMATS])
     spec = spec_by_fmt[fmt]
     base_rate = p.natural_rate + st.clin_rate[clin] + p.social_support_outcome_effect * support
-    bond_offset = 0.25 * (warmth - competence) + rng.normal(0.0, 0.2, n)
+    bond_offset = (p.bond_profile_effect * (warmth - competence)
+                   + rng.normal(0.0, p.bond_profile_sd, n))
     pd_dx = np.isin(dx, [DIAGNOSES.index("borderline_pd"), DIAGNOSES.index("other_pd")])
     difficulty = (-st.pat_attachment[pat] + 1.0 * pd_dx - T / max(p.therapist_alliance_sd, 1e-9)
                   * 0.5) / np.sqrt(2.25)
@@ -175,7 +177,8 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
             new = act & (open_id[sl] < 0) & (rng.random(k) < _sigmoid(rupt_logit[sl]))
             if new.any():
                 ni = np.flatnonzero(new)
-                depth = rng.gamma(4.0, p.rupture_depth_mean / 4.0, len(ni))
+                shape = p.rupture_depth_shape
+                depth = rng.gamma(shape, p.rupture_depth_mean / shape, len(ni))
                 open_id[ni] = n_rupt + np.arange(len(ni))
                 open_depth[ni] = depth
                 n_rupt += len(ni)
@@ -208,8 +211,9 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
                 + spec[sl] * adh
                 - strength[sl] * p.rupture_harm * (open_id[sl] >= 0))
         rate = np.clip(rate, lo, hi)
-        wb = -0.6 * y[sl] + p.care_wellbeing_effect * care + rng.normal(0.0, 0.35, k)
-        anx = 0.8 * y[sl] + 0.6 * anx_trait[sl]
+        wb = (p.wellbeing_symptom_loading * y[sl] + p.care_wellbeing_effect * care
+              + rng.normal(0.0, p.wellbeing_sd, k))
+        anx = p.anxiety_symptom_loading * y[sl] + p.anxiety_trait_sd * anx_trait[sl]
         # record the sessions held
         ai = np.flatnonzero(act)
         out["idx"].append(ai)

@@ -68,8 +68,8 @@ def _item_parameters(spec, p: Parameters) -> tuple[np.ndarray, np.ndarray, np.nd
     """Discrimination (k,), item offset (k,), and the relative threshold grid (m,)."""
     rng = np.random.default_rng(zlib.crc32(spec.id.encode()))
     k = len(spec.items)
-    a = p.item_discrimination * np.exp(rng.normal(0.0, 0.2, k))
-    offset = rng.normal(0.0, 0.3, k)
+    a = p.item_discrimination * np.exp(p.item_discrimination_sd * rng.normal(size=k))
+    offset = p.item_location_sd * rng.normal(size=k)
     return a, offset, rng.random(k)
 
 
@@ -162,7 +162,7 @@ def _rater_view(
         return latent + p.observer_noise_sd * rng.normal(size=n) + p.observer_leniency
     if sch.rater == "patient":
         return latent
-    return latent + 0.4 * rng.normal(size=n)  # another's view of symptoms adds error
+    return latent + p.other_rater_symptom_sd * rng.normal(size=n)  # another's view
 
 
 def _spec(instrument: str):
@@ -269,9 +269,9 @@ def _fis(
     if k == st.skills.shape[1]:
         latent = st.skills[clin]
         theta = np.zeros(n)
-        shift = latent + 0.4 * rng.normal(size=(n, k))
+        shift = latent + p.fis_rater_sd * rng.normal(size=(n, k))
     else:
-        theta = st.skills[clin].mean(1) + 0.4 * rng.normal(size=n)
+        theta = st.skills[clin].mean(1) + p.fis_rater_sd * rng.normal(size=n)
         shift = np.zeros((n, k))
     values, items = _respond(spec, theta, shift, centres["skills"], p, rng)
     item_rows.append(items)

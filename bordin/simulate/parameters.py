@@ -420,19 +420,69 @@ class Parameters:
         "paper: Friedlander et al. couples and families r=.30",
     )
 
+    programme_quality_sd: float = _p(
+        0.3, "SD across organisations of the quality of their internet programme (its part "
+        "in the alliance with the programme and in expectations).",
+        "paper: alliance with the program in Internet-mediated services",
+    )
+    group_cohesion_sd: float = _p(
+        0.4, "SD of group cohesion: the part of the alliance with the group shared by members.",
+        "paper: multiple alliances in group therapy (refs. 37-38)",
+    )
+    secondary_alliance_sd: float = _p(
+        0.3, "SD of a member's own part of the alliance with the programme or the group.",
+    )
+    secondary_patient_loading: float = _p(
+        0.6, "How much of the patient's contribution to the alliance carries over to the "
+        "alliance with a programme or a group.",
+    )
+    expectancy_sd: float = _p(
+        0.5, "SD of patients' expectations not explained by clinician, staff or motivation.",
+        "paper: expectations at the beginning of therapy (ref. 48)",
+    )
+    bond_profile_effect: float = _p(
+        0.25, "Bond above goal/task agreement per SD of therapist warmth minus competence "
+        "(the bond and goal/task subscales differ by therapist profile).",
+        "paper: two relationship factors, being cared for vs confidence in competence",
+    )
+    bond_profile_sd: float = _p(
+        0.2, "SD of the dyad's bond-minus-goal/task offset not due to the therapist.",
+    )
+    pd_attachment_shift: float = _p(
+        -0.7, "Mean attachment security of patients with a personality disorder (SD units).",
+        "paper: the chronically depressed patient with Cluster B PD, insecure attachment",
+    )
+    pd_severity_shift: float = _p(
+        0.3, "Mean intake severity of patients with a personality disorder (latent units).",
+    )
+    wellbeing_symptom_loading: float = _p(
+        -0.6, "Well-being per unit of symptoms (well-being also rises with CARE).",
+    )
+    wellbeing_sd: float = _p(0.35, "SD of session-to-session well-being not due to symptoms.")
+    anxiety_symptom_loading: float = _p(
+        0.8, "Anxiety (GAD-7's latent) per unit of general symptoms.",
+    )
+    anxiety_trait_sd: float = _p(
+        0.6, "SD of a patient's stable anxiety level beyond general symptoms.",
+    )
+
     # ---- ruptures and repairs --------------------------------------------
     rupture_rate: float = _p(
         0.045, "Probability of a rupture starting in a session for an average dyad.",
         "research notes: ruptures in 46-50% of cases (McLaughlin 2014; Stevens 2007)",
     )
     rupture_difficulty_effect: float = _p(
-        0.6, "Log-odds rise of the rupture probability per SD of dyad difficulty (insecure "
-        "attachment, personality disorder, weak therapist alliance contribution).",
+        0.6, "Log-odds rise of the rupture probability per SD of dyad difficulty, "
+        "difficulty = (-attachment + personality disorder - therapist alliance contribution "
+        "/ (2 therapist_alliance_sd)) / 1.5.",
         "paper: difficult dyads; ruptures 'due to the difficult work'",
     )
     rupture_depth_mean: float = _p(
         1.1, "Mean drop of the alliance at a rupture (gamma distributed).",
         "research notes: Stiles 2004 / Strauss 2006: drops of 1-2 personal SDs",
+    )
+    rupture_depth_shape: float = _p(
+        4.0, "Gamma shape of rupture depths (larger: depths closer to the mean).",
     )
     repair_rate: float = _p(
         0.45, "Probability per session that an open rupture is repaired, average therapist.",
@@ -486,6 +536,19 @@ class Parameters:
         0.08, "Probability that a scheduled questionnaire is not completed at all.",
     )
     fis_raters: int = _p(2, "Observers who rate each clinician's FIS performance task.")
+    other_rater_symptom_sd: float = _p(
+        0.4, "SD of the error a clinician or observer adds when rating a patient's symptoms.",
+    )
+    fis_rater_sd: float = _p(
+        0.4, "SD of an observer's error when rating a clinician's FIS performance task.",
+        "paper: FIS rated by observers in challenging interpersonal situations (refs. 57-58)",
+    )
+    item_discrimination_sd: float = _p(
+        0.2, "SD of log item discriminations around item_discrimination.",
+    )
+    item_location_sd: float = _p(
+        0.3, "SD of item locations (latent units) around the threshold centre.",
+    )
     threshold_centres: tuple[tuple[str, float], ...] = _p(
         (("symptoms", -0.35), ("anxiety", -0.35), ("wellbeing", -0.4), ("alliance", 0.3),
          ("programme_alliance", 0.3), ("group_alliance", 0.3), ("expectancy", 0.0),
@@ -572,7 +635,10 @@ _NONNEG = (
     "patient_alliance_sd", "dyad_alliance_sd", "severity_sd", "alliance_session_sd",
     "symptom_noise_sd", "unit_alliance_sd", "rupture_depth_mean", "clinician_rater_bias_sd",
     "observer_noise_sd", "occasion_sd", "sessions_dispersion", "alliance_growth_sessions",
-    "item_discrimination", "group_size_mean", "threshold_spread",
+    "item_discrimination", "group_size_mean", "threshold_spread", "other_rater_symptom_sd",
+    "fis_rater_sd", "item_discrimination_sd", "item_location_sd", "programme_quality_sd",
+    "group_cohesion_sd", "secondary_alliance_sd", "secondary_patient_loading", "expectancy_sd",
+    "bond_profile_sd", "wellbeing_sd", "anxiety_trait_sd",
 )
 
 

@@ -57,6 +57,10 @@ class Truth:
     items: pd.DataFrame
     parameters: Parameters
 
+    def __repr__(self) -> str:
+        return (f"Truth(sessions={len(self.sessions)}, ruptures={len(self.ruptures)}, "
+                f"episodes={len(self.episodes)}, clinicians={len(self.clinicians)})")
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The truth tables by name (without the parameters)."""
         return {
@@ -106,6 +110,12 @@ class SimulatedClinic:
     def parameters(self) -> Parameters:
         """The generating parameters."""
         return self.truth.parameters
+
+    def __repr__(self) -> str:
+        return (f"SimulatedClinic(preset={self.preset!r}, seed={self.seed}, "
+                f"episodes={len(self.episodes)}, sessions={len(self.truth.sessions)}, "
+                f"administrations={len(self.administrations)}, "
+                f"responses={len(self.responses)})")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by file name: observed ones, then ``truth_<name>``."""

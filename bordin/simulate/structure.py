@@ -100,7 +100,7 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
     """Draw organisations, clinicians, patients and episodes for one data set."""
     n_org = p.n_organizations
     climate = rng.normal(0.0, p.climate_sd, n_org)
-    programme_quality = rng.normal(0.0, 0.3, n_org)
+    programme_quality = rng.normal(0.0, p.programme_quality_sd, n_org)
 
     # ---- clinicians ------------------------------------------------------
     per_org = np.array(
@@ -187,7 +187,7 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
     is_int = unit_fmt == FORMATS.index("internet")
     unit_secondary = np.zeros(n_units)
     unit_secondary[is_int] = programme_quality[unit_org[is_int]]
-    unit_secondary[is_gr] = rng.normal(0.0, 0.4, is_gr.sum())  # group cohesion
+    unit_secondary[is_gr] = rng.normal(0.0, p.group_cohesion_sd, is_gr.sum())  # cohesion
     unit_treat = np.empty(n_units, dtype=object)
     for fi, f in enumerate(FORMATS):
         sel = unit_fmt == fi
@@ -233,7 +233,7 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
     pat_dx = rng.choice(len(DIAGNOSES), size=n_pat, p=dx_prob)
     ambivalent = np.isin(pat_dx, [DIAGNOSES.index("eating"), DIAGNOSES.index("substance")])
     pd_dx = np.isin(pat_dx, [DIAGNOSES.index("borderline_pd"), DIAGNOSES.index("other_pd")])
-    pat_att = rng.normal(size=n_pat) - 0.7 * pd_dx
+    pat_att = rng.normal(size=n_pat) + p.pd_attachment_shift * pd_dx
     pat_sup = rng.normal(size=n_pat)
     pat_mot = rng.normal(size=n_pat) + p.ambivalent_diagnosis_motivation * ambivalent
     pat_anx = rng.normal(size=n_pat)
@@ -242,7 +242,7 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
     pat_strength = np.maximum(
         0.0, strength_mean[pat_dx] + strength_sd[pat_dx] * rng.normal(size=n_pat)
     )
-    ep_sev = rng.normal(0.0, p.severity_sd, n_ep) + 0.3 * pd_dx[ep_patient]
+    ep_sev = rng.normal(0.0, p.severity_sd, n_ep) + p.pd_severity_shift * pd_dx[ep_patient]
     # the patient's contribution to the alliance: named traits plus the rest
     named = (
         p.attachment_alliance_effect * pat_att
@@ -261,7 +261,7 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
 
     ep_dyad = rng.normal(0.0, p.dyad_alliance_sd, n_ep)
     ep_unit_alliance = unit_alliance[ep_unit]
-    ep_secondary = unit_secondary[ep_unit] + 0.3 * rng.normal(size=n_ep) * (
+    ep_secondary = unit_secondary[ep_unit] + p.secondary_alliance_sd * rng.normal(size=n_ep) * (
         (ep_format == FORMATS.index("internet")) | (ep_format == FORMATS.index("group"))
     )
     return Structure(
