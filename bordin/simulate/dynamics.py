@@ -65,6 +65,7 @@ class Course:
     rate: np.ndarray
     in_rupture: np.ndarray
     # per episode
+    staff_alliance: np.ndarray  # alliance with the staff member met at intake (NaN: none)
     n_sessions: np.ndarray
     dropout: np.ndarray
     # rupture events
@@ -255,12 +256,18 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     if repairs_idx:
         repaired[np.concatenate(repairs_idx)] = np.concatenate(repairs_s)
     bond_row = bond_offset[idx][srt]
+    staff_alliance = np.where(
+        staff >= 0,
+        p.staff_alliance_warmth * staff_warmth + p.secondary_patient_loading * P
+        + p.secondary_alliance_sd * rng.normal(size=n),
+        np.nan,
+    )[inv]
     return Course(
         episode=ep[srt], session=ses[srt], symptoms=col("y"), anxiety=col("anx"),
         wellbeing=col("wb"), alliance=col("a"), bond_offset=bond_row, secondary=col("sec"),
         expectancy=col("x"), adherence=col("h"), rate=col("rate"),
         in_rupture=col("rup").astype(bool),
-        n_sessions=n_sessions[inv], dropout=dropout[inv],
+        staff_alliance=staff_alliance, n_sessions=n_sessions[inv], dropout=dropout[inv],
         rupture_episode=np.concatenate(r_ep) if r_ep else np.zeros(0, dtype=np.int64),
         rupture_start=np.concatenate(r_start) if r_start else np.zeros(0, dtype=np.int64),
         rupture_depth=np.concatenate(r_depth) if r_depth else np.zeros(0),

@@ -36,7 +36,7 @@ from bordin.simulate.structure import ROLE_STAFF, Structure
 __all__ = ["Measured", "administer"]
 
 _HIGHER_IS_WORSE = {"symptoms", "anxiety"}
-_ALLIANCE_LATENTS = {"alliance", "programme_alliance", "group_alliance"}
+_ALLIANCE_LATENTS = {"alliance", "programme_alliance", "group_alliance", "staff_alliance"}
 
 
 @dataclass
@@ -199,6 +199,8 @@ def _score(spec, values: np.ndarray) -> pd.DataFrame:
 
 
 def _latent(sch: Schedule, course: Course, rows: np.ndarray) -> np.ndarray:
+    if sch.latent == "staff_alliance":
+        return course.staff_alliance[course.episode[rows]]
     src = {
         "symptoms": course.symptoms, "anxiety": course.anxiety, "wellbeing": course.wellbeing,
         "alliance": course.alliance, "programme_alliance": course.secondary,
@@ -219,7 +221,7 @@ def administer(
         spec = _spec(sch.instrument)
         rows = _select(sch, st, course, rng, p)
         ep = course.episode[rows]
-        clin = st.ep_clinician[ep]
+        clin = st.ep_staff[ep] if sch.latent == "staff_alliance" else st.ep_clinician[ep]
         lat = _latent(sch, course, rows)
         ok = np.isfinite(lat)  # programme/group alliance exists only in those formats
         rows, ep, clin, lat = rows[ok], ep[ok], clin[ok], lat[ok]

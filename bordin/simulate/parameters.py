@@ -61,6 +61,7 @@ LATENTS: tuple[str, ...] = (
     "alliance",
     "programme_alliance",
     "group_alliance",
+    "staff_alliance",
     "expectancy",
 )
 
@@ -83,7 +84,8 @@ class Schedule:
     latent
         The latent quantity it measures: one of ``symptoms``, ``anxiety``,
         ``wellbeing``, ``alliance``, ``programme_alliance``, ``group_alliance``,
-        ``expectancy``.
+        ``staff_alliance`` (the staff member met at intake; the administration's
+        ``clinician`` is then that staff member), ``expectancy``.
     rater
         ``"patient"``, ``"clinician"`` or ``"observer"``.
     target
@@ -153,6 +155,7 @@ DEFAULT_SCHEDULE: tuple[Schedule, ...] = (
     Schedule("wai_tech_sf", "programme_alliance", "patient", "programme", "all",
              formats=("internet",)),
     Schedule("srs", "group_alliance", "patient", "group", "all", formats=("group",)),
+    Schedule("haq2_patient", "staff_alliance", "patient", "staff", "first", probability=0.5),
 )
 
 
@@ -436,6 +439,10 @@ class Parameters:
         0.6, "How much of the patient's contribution to the alliance carries over to the "
         "alliance with a programme or a group.",
     )
+    staff_alliance_warmth: float = _p(
+        0.5, "Alliance with the staff member met at intake per SD of that person's warmth.",
+        "paper: 'Do these interactions communicate warmth, caring, respect...'",
+    )
     expectancy_sd: float = _p(
         0.5, "SD of patients' expectations not explained by clinician, staff or motivation.",
         "paper: expectations at the beginning of therapy (ref. 48)",
@@ -551,7 +558,8 @@ class Parameters:
     )
     threshold_centres: tuple[tuple[str, float], ...] = _p(
         (("symptoms", -0.35), ("anxiety", -0.35), ("wellbeing", -0.4), ("alliance", 0.3),
-         ("programme_alliance", 0.3), ("group_alliance", 0.3), ("expectancy", 0.0),
+         ("programme_alliance", 0.3), ("group_alliance", 0.3), ("staff_alliance", 0.3),
+         ("expectancy", 0.0),
          ("skills", 0.0)),
         "Latent value at the centre of each item's response thresholds, by latent quantity "
         "(sets where on the instrument a typical patient scores).",

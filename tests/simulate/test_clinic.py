@@ -25,10 +25,17 @@ def test_tables_follow_the_data_contracts(data) -> None:
     assert adm["administration_id"].is_unique
     assert set(data.responses["administration_id"]) <= set(adm["administration_id"])
     assert (data.episodes["end"] >= data.episodes["start"]).all()
-    # every episode-level administration belongs to its episode's clinician and patient
+    # every episode-level administration belongs to its episode's clinician and patient,
+    # except ratings of the alliance with the staff member met at intake
     ep = data.episodes.set_index("episode")
     a = adm.dropna(subset=["episode"])
-    assert (a["clinician"].to_numpy() == ep.loc[a["episode"], "clinician"].to_numpy()).all()
+    staff = (a["target"] == "staff").to_numpy()
+    assert staff.sum() > 100
+    same = a["clinician"].to_numpy() == ep.loc[a["episode"], "clinician"].to_numpy()
+    assert same[~staff].all() and not same[staff].any()
+    roles = data.clinicians.set_index("clinician")["role"]
+    assert (roles.loc[a.loc[staff, "clinician"]] == "staff").all()
+    assert (a.loc[staff, "session"] == 1).all()
     assert (a["patient"].to_numpy() == ep.loc[a["episode"], "patient"].to_numpy()).all()
 
 
