@@ -164,3 +164,23 @@ def test_crossproducts_sorted_and_scattered_paths_agree():
     rows = codes == 17
     Wm = np.column_stack(W)[rows]
     np.testing.assert_allclose(ordered[17], Wm.T @ Wm, rtol=1e-12)
+
+
+def test_any_engine_implementing_the_protocol(clinic):
+    """A third-party engine (Spark, Dask, ...) only has to return GroupedCrossproducts."""
+
+    class Partitioned:
+        def __init__(self, frames: list[pd.DataFrame]) -> None:
+            self.frames = frames
+
+        def grouped_crossproducts(self, spec, *, missing="drop"):
+            return merge_crossproducts([FrameEngine(f).grouped_crossproducts(spec,
+                                                                             missing=missing)
+                                        for f in self.frames])
+
+    engine = Partitioned([clinic.iloc[:300], clinic.iloc[300:]])
+    assert isinstance(engine, SufficientStatistics)
+    a = fit(FORMULAS[0], clinic)
+    b = fit(FORMULAS[0], engine)
+    np.testing.assert_allclose(b.beta, a.beta, rtol=1e-9)
+    np.testing.assert_allclose(b.criterion, a.criterion, rtol=1e-12)
