@@ -181,7 +181,8 @@ class Parameters:
         "group and internet-guided episodes)."
     )
     psychiatrists_per_organization: int = _p(
-        2, "Psychiatrists per organisation (they treat the medication-management episodes)."
+        2, "Psychiatrists per organisation (they treat the medication-management episodes; "
+        "with none, therapists manage the medication)."
     )
     staff_per_organization: int = _p(
         2, "Non-clinician staff per organisation (reception, intake); their warmth feeds "
@@ -628,10 +629,11 @@ _PAIR_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 _POSITIVE_INT = (
-    "n_episodes", "n_organizations", "therapists_per_organization",
-    "psychiatrists_per_organization", "max_sessions", "family_size_max", "enrolment_days",
+    "n_episodes", "n_organizations", "therapists_per_organization", "max_sessions",
+    "family_size_max", "enrolment_days",
 )
-_NONNEG_INT = ("staff_per_organization", "fixed_sessions", "fis_raters")
+_NONNEG_INT = ("psychiatrists_per_organization", "staff_per_organization", "fixed_sessions",
+               "fis_raters")
 _PROBABILITIES = (
     "repeat_episode_probability", "rupture_rate", "repair_rate", "dropout_rate",
     "item_missing_rate", "administration_missing_rate", "programme_alliance_weight",
