@@ -32,6 +32,8 @@ def check_frame(adm: Any, *, required: tuple[str, ...] = REQUIRED) -> pd.DataFra
         i = int(np.flatnonzero(bad)[0])
         raise InputError(field="session", value=adm["session"].iloc[i],
                          allowed="a non-negative whole number", context=f"row {i}")
+    if not pd.api.types.is_integer_dtype(adm["session"]):
+        adm = adm.assign(session=sess.astype(np.int64))
     return adm
 
 
@@ -80,21 +82,25 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
     tg_c, tg_u = pd.factorize(tgt.fillna("clinician"), sort=False)
     tg_u = np.asarray(tg_u, dtype=object).astype(str).astype(object)
-    ni, nr, nt, ns = len(ins_u), len(rat_u), len(tg_u), max(len(present), 1)
+    ni, nr, nt = len(ins_u), len(rat_u), len(tg_u)
     base = ((ep_c.astype(np.int64) * ni + ins_c) * nr + rat_c) * nt + tg_c
-    sess_all = adm["session"].to_numpy(dtype=float)
+    nb = max(len(ep_u), 1) * ni * nr * nt
+    sess_all = adm["session"].to_numpy(dtype=np.int64)
+    # One stable sort of the administrations by (series, session) serves every scale:
+    # the scale is the highest part of the series code, so the per-scale blocks laid
+    # end to end are already in order.
+    order = np.argsort(base * (int(sess_all.max(initial=0)) + 1) + sess_all, kind="stable")
+    base_o, sess_o = base[order], sess_all[order]
     codes, sess, vals = [], [], []
     for k, s in enumerate(present):
-        v = numeric_column(adm, s)
+        v = numeric_column(adm, s)[order]
         keep = ~np.isnan(v)
-        codes.append(base[keep] * ns + k)
-        sess.append(sess_all[keep])
+        codes.append(base_o[keep] + k * nb)
+        sess.append(sess_o[keep])
         vals.append(v[keep])
     code = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
-    sess_a = np.concatenate(sess) if sess else np.zeros(0)
+    sess_a = (np.concatenate(sess) if sess else np.zeros(0)).astype(float)
     val = np.concatenate(vals) if vals else np.zeros(0)
-    order = np.lexsort((sess_a, code))
-    code, sess_a, val = code[order], sess_a[order], val[order]
     if code.size > 1:
         dup = (code[1:] == code[:-1]) & (sess_a[1:] == sess_a[:-1])
         if dup.any():
@@ -108,8 +114,8 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     grp = np.cumsum(change)
     g = Grouped.from_codes(grp, sess_a, val)
     gc = code[g.starts]
-    sc = gc % ns
-    rest = gc // ns
+    sc = gc // nb
+    rest = gc % nb
     tg = rest % nt
     rest //= nt
     ra = rest % nr
@@ -117,7 +123,7 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     ins = rest % ni
     ep = rest // ni
     scale_u = np.asarray(present if present else ["total"], dtype=object)
-    strata = gc % (ni * nr * nt * ns)  # the code without the episode
+    strata = sc * (ni * nr * nt) + gc % (ni * nr * nt)  # the code without the episode
     return LongScores(
         g=g, episode=np.asarray(ep_u, dtype=object)[ep], instrument=ins_u[ins],
         rater=rat_u[ra], target=tg_u[tg], scale=scale_u[sc], ins_code=ins, ins_u=ins_u,
