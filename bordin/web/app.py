@@ -9,6 +9,7 @@ into responses (see :mod:`bordin.web.errors`).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ from bordin.errors import BordinError, ConflictError, InputError, NotFoundError
 from bordin.store.db import make_engine, session_factory
 from bordin.web.audit.chain import append
 from bordin.web.deps import client_of, route_of
-from bordin.web.errors import CsrfError, NotVisibleError, ThrottledError, UnauthenticatedError
+from bordin.web.errors import (
+    CsrfError,
+    NotVisibleError,
+    ThrottledError,
+    UnauthenticatedError,
+    input_error_body,
+)
 from bordin.web.settings import WebSettings
 from bordin.web.templating import render
 
@@ -96,12 +103,28 @@ def _audit_denied(request: Request, *, reason: str, resource_type: str | None = 
         db.close()
 
 
-def _error(request: Request, status: int, message: str, **extra: Any) -> Response:
+def _error(request: Request, status: int, message: str,
+           headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     if _wants_json(request):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": message, **extra}, status_code=status, headers=headers)
-    return render(request, "error.html", {"status": status, "message": message},
+    resp = render(request, "error.html", {"status": status, "message": message},
                   status_code=status)
+    resp.headers.update(headers)
+    return resp
+
+
+def _methods_for(app: FastAPI, path: str) -> list[str]:
+    table = getattr(app.state, "route_patterns", None)
+    if table is None:
+        from bordin.web.routes import iter_routes
+
+        table = [(m, re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(p)) + "$"))
+                 for m, p in iter_routes(app)]
+        app.state.route_patterns = table
+    return sorted({m for m, rx in table if rx.match(path)})
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -130,7 +153,10 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> Response:
-        return _error(request, 422, str(exc), field=exc.field)
+        if _wants_json(request):
+            return JSONResponse(input_error_body(field=exc.field, message=str(exc)),
+                                status_code=422)
+        return _error(request, 422, str(exc))
 
     @app.exception_handler(NotFoundError)
     async def _notfound(request: Request, exc: NotFoundError) -> Response:
@@ -148,7 +174,11 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(request, exc.status_code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette lists only the first matching route's methods; list them all.
+            headers["Allow"] = ", ".join(_methods_for(request.app, request.url.path))
+        return _error(request, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -206,7 +236,34 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))),
               name="static")
     _include_routers(app)
+    _document_common_responses(app)
     return app
+
+
+def _document_common_responses(app: FastAPI) -> None:
+    """Add to the OpenAPI schema what every operation may answer: 400 for a body that
+    cannot be parsed, and FHIR's media type on the FHIR endpoints."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                           routes=app.routes)
+        for path, ops in spec.get("paths", {}).items():
+            for op in ops.values():
+                responses = op.setdefault("responses", {})
+                if "requestBody" in op:
+                    responses.setdefault("400", {"description": "The body cannot be parsed"})
+                if path.startswith("/fhir"):
+                    for resp in responses.values():
+                        content = resp.get("content")
+                        if content and "application/json" in content:
+                            content["application/fhir+json"] = content["application/json"]
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_routers(app: FastAPI) -> None:

@@ -15,7 +15,15 @@
 
 from __future__ import annotations
 
-__all__ = ["CsrfError", "NotVisibleError", "ThrottledError", "UnauthenticatedError", "WebError"]
+from typing import Any
+
+__all__ = ["CsrfError", "NotVisibleError", "ThrottledError", "UnauthenticatedError", "WebError",
+           "input_error_body"]
+
+
+def input_error_body(*, field: str, message: str) -> dict[str, Any]:
+    """A 422 body in FastAPI's own shape (``detail`` a list of located messages)."""
+    return {"detail": [{"loc": ["body", str(field)], "msg": message, "type": "value_error"}]}
 
 
 class WebError(Exception):

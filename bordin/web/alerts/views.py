@@ -26,7 +26,7 @@ def routers() -> list[APIRouter]:
 
 
 class AckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     version: int = Field(ge=1, le=2**31 - 1, description="The version the caller last saw.")
 
 

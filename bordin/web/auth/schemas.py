@@ -10,7 +10,7 @@ __all__ = ["LoginIn", "LoginOut", "MeOut"]
 
 
 class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     username: str = Field(min_length=1, max_length=80)
     password: str = Field(min_length=1, max_length=1000)
 

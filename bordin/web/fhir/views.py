@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from bordin.errors import BordinError
+from bordin.errors import BordinError, InputError
 from bordin.exchange.fhir.questionnaire import questionnaire_for
 from bordin.instruments import registry
 from bordin.store.models.auth import User
@@ -37,6 +37,13 @@ def routers() -> list[APIRouter]:
 def _fhir(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
           ) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def _single(request: Request, *names: str) -> None:
+    """Refuse a repeated search parameter this server reads only once."""
+    for name in names:
+        if len(request.query_params.getlist(name)) > 1:
+            raise InputError(field=name, value="<repeated>", allowed="at most one value")
 
 
 def _bundle(request: Request, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,6 +95,7 @@ def questionnaire_search(request: Request,
                          name: Annotated[str | None, Query(max_length=100)] = None
                          ) -> JSONResponse:
     """Search Questionnaires by canonical ``url`` or by ``name`` (contains, any case)."""
+    _single(request, "url", "name")
     out = []
     for spec in registry.all():
         q = questionnaire_for(spec)
@@ -136,6 +144,7 @@ def response_search(request: Request, db: DbDep, audit: AuditorDep,
                     count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100
                     ) -> JSONResponse:
     """Search by ``patient`` (code or ``Patient/<code>``) and ``authored`` (ge/le/gt/lt/eq)."""
+    _single(request, "patient", "_count")
     try:
         adms = service.search_responses(db, user=user, patient=patient,
                                         authored=[a[:40] for a in authored or []], count=count)

@@ -19,6 +19,7 @@ from bordin.store.models.auth import User
 from bordin.store.models.core import Episode
 from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, SettingsDep, allow
+from bordin.web.errors import input_error_body
 from bordin.web.forms import service
 from bordin.web.patients.views import episode_view
 from bordin.web.templating import render
@@ -162,7 +163,7 @@ class QuestionnaireOut(BaseModel):
 
 
 class SubmitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     idempotency_key: str = Field(min_length=1, max_length=64)
     answers: dict[str, dict[str, float | None]] = Field(
         description="Instrument id -> item id -> value (null for a skipped item).")
@@ -205,17 +206,17 @@ def questionnaire_submit_api(token: Token, body: SubmitIn, db: DbDep,
         return JSONResponse({"detail": GONE[st]},  # type: ignore[return-value]
                             status_code=404 if st == "unknown" else 410)
     if status == "invalid":
-        return JSONResponse({"detail": payload["message"],  # type: ignore[return-value]
-                             "field": payload["field"]}, status_code=422)
+        return JSONResponse(input_error_body(  # type: ignore[return-value]
+            field=payload["field"], message=payload["message"]), status_code=422)
     return SubmitOut(administration_ids=payload["ids"], results=payload["results"])
 
 
 # ----- clinician: links and schedules ---------------------------------------------------
 
 class LinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     session_number: int = Field(ge=0, le=service.MAX_SESSION)
-    instruments: list[str] | None = Field(default=None, max_length=20)
+    instruments: list[str] | None = Field(default=None, min_length=1, max_length=20)
 
 
 class LinkOut(BaseModel):
@@ -225,10 +226,11 @@ class LinkOut(BaseModel):
 
 
 class ScheduleItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     instrument_id: str = Field(min_length=1, max_length=40)
-    sessions: list[int] = Field(default_factory=list, max_length=200)
-    every: int | None = None
+    sessions: list[Annotated[int, Field(ge=0, le=service.MAX_SESSION)]] = Field(
+        default_factory=list, max_length=200)
+    every: Annotated[int, Field(ge=1, le=52)] | None = None
 
 
 class ScheduleOut(BaseModel):

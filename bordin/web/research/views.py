@@ -62,7 +62,7 @@ def research_export(db: DbDep, audit: AuditorDep, settings: SettingsDep,
 
 
 class AnalysisIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     alliance: str = Field(default="wai_sr", max_length=40)
     outcome: str = Field(default="phq9", max_length=40)
     window: Literal["early", "mid", "late"] = "early"
