@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -68,10 +69,12 @@ def main() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         alerts = monitor_frame(adm)
-        t_batch = time.perf_counter() - t0
-    print(f"batch monitor_frame: {t_batch:.2f} s, {len(alerts):,} alerts "
+        t_batch, c_batch = time.perf_counter() - t0, time.process_time() - c0
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"batch monitor_frame: {t_batch:.2f} s wall, {c_batch:.2f} s CPU (load average "
+          f"{load:.1f} on {os.cpu_count()} cores), {len(alerts):,} alerts "
           f"({', '.join(f'{k} {v:,}' for k, v in alerts['kind'].value_counts().items())})")
 
     tracemalloc.start()

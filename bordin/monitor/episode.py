@@ -534,17 +534,21 @@ class EpisodeMonitor:
         rater: str,
         target: str,
         items: Mapping[str, float],
+        known: Sequence[str],
         out: list[dict[str, Any]],
     ) -> None:
         spec = spec_or_none(instrument)
         if spec is None:
             return
-        for key, value in items.items():
+        # Items the caller lists as endorsed (value unknown: NaN), then the responses.
+        pairs = [(k, math.nan, True) for k in known]
+        pairs += [(k, v, False) for k, v in items.items() if v is not None]
+        for key, value, listed in pairs:
             item_id = spec.resolve_item_id(key)
-            if item_id is None or item_id not in spec.risk_items or value is None:
+            if item_id is None or item_id not in spec.risk_items:
                 continue
             low = float(spec.item(item_id).scale.min)
-            if float(value) > low:
+            if listed or float(value) > low:
                 self._emit(
                     out,
                     {
@@ -579,6 +583,7 @@ class EpisodeMonitor:
         rater: str = "patient",
         target: str | None = None,
         items: Mapping[str, float] | None = None,
+        risk_items: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """Add one administration; return the alerts it created or changed.
 
@@ -595,6 +600,9 @@ class EpisodeMonitor:
             alliance instrument, none for an outcome instrument).
         items
             Item responses by item id or number, for the risk items.
+        risk_items
+            Risk items already known to be endorsed (ids), when the responses themselves
+            are not at hand (the store's administrations frame lists them).
         """
         if isinstance(session, bool) or not isinstance(session, int | np.integer) or session < 0:
             raise InputError(field="session", value=session, allowed="a non-negative whole number")
@@ -617,8 +625,9 @@ class EpisodeMonitor:
         kind = kind_of(instrument)
         if target is None:
             target = "" if kind == "outcome" else "clinician"
-        if items:
-            self._risk(t, instrument, rater, target, items, out)
+        if items or risk_items:
+            self._risk(t, instrument, rater, target, items or {}, [str(k) for k in risk_items],
+                       out)
         if kind == "outcome" and scores.get("total") is not None:
             self._outcome(t, instrument, rater, target, float(scores["total"]), out)
         elif kind == "alliance" or kind is None:
@@ -656,6 +665,8 @@ class EpisodeMonitor:
             d = r._asdict()
             sc = {s: d[s] for s in scales if s in d and pd.notna(d[s])}
             items = {c: d[c] for c in item_cols if pd.notna(d.get(c))}
+            listed = str(d.get("risk_items") or "")
+            risk_items = [x for x in listed.split(";") if x] if listed != "nan" else []
             m.add(
                 session=int(d["session"]),
                 instrument=str(d["instrument"]),
@@ -663,5 +674,6 @@ class EpisodeMonitor:
                 target=str(d["target"]) if pd.notna(d.get("target")) else None,
                 scores=sc,
                 items=items or None,
+                risk_items=risk_items,
             )
         return m

@@ -175,3 +175,18 @@ def test_incremental_risk_is_immediate() -> None:
     new = m.add(session=1, instrument="phq9", scores={"total": 5}, items={"9": 1})
     assert [(a["kind"], a["severity"], a["pathway"]) for a in new] == [
         ("risk", "urgent", "RISK")]
+
+
+def test_risk_items_column_as_the_store_gives_it() -> None:
+    adm = pd.DataFrame({"episode": ["e1", "e1", "e2"], "session": [1, 2, 1],
+                        "instrument": "phq9", "rater": "patient",
+                        "total": [20.0, 18.0, 9.0], "risk_items": ["", "phq9_9", ""]})
+    al = monitor_frame(adm)
+    r = al.loc[al["kind"] == "risk"]
+    assert list(zip(r["episode"], r["session"], strict=True)) == [("e1", 2)]
+    m = EpisodeMonitor.from_frame(adm, episode="e1")
+    assert set(m.alerts()["dedupe_key"]) == set(al.loc[al["episode"] == "e1", "dedupe_key"])
+    # A skipped risk item (NaN) is not an endorsement.
+    m2 = EpisodeMonitor(episode="x")
+    assert m2.add(session=1, instrument="phq9", scores={"total": 3},
+                  items={"9": float("nan")}) == []
