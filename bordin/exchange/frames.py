@@ -266,35 +266,62 @@ def _episode(r: dict[str, Any], w: Where) -> EpisodeRecord:
     )
 
 
+def _codes_text(values: pd.Series) -> pd.Series:
+    """Identifiers as text (``None`` when empty); whole floats lose their ``.0``."""
+
+    def conv(v: Any) -> str | None:
+        if _missing(v):
+            return None
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        return str(v).strip()
+
+    return values.map(conv).astype(object)
+
+
 def _responses_by_admin(
     data: TidyData, file: str, batch: ImportBatch
 ) -> dict[str, dict[str, Any]]:
+    # Column-wise rather than row by row: responses are the longest table.
     df = data.responses
     _require(df, "responses", ("administration_id", "item", "value"), file)
+    if df.empty:
+        return {}
+    lines = df[LINE] if LINE in df.columns else pd.Series(range(1, len(df) + 1), index=df.index)
+    adm = _codes_text(df["administration_id"])
+    item = _codes_text(df["item"])
+    raw = df["value"]
+    num = pd.to_numeric(raw, errors="coerce").astype("float64")
+    bad_value = num.isna() & ~raw.map(_missing).astype(bool)
+    bad = adm.isna() | item.isna() | bad_value
+    for i in bad[bad].index:
+        where = Where(file, int(lines[i]))
+        if adm[i] is None:
+            batch.problem(where, "administration_id",
+                          "administration_id is empty; a value is required")
+        elif item[i] is None:
+            batch.problem(where, "item", "item is empty; a value is required")
+        else:
+            batch.problem(where, "value", f"value = {raw[i]!r}; expected a number")
+    good = pd.DataFrame({"adm": adm, "item": item, "value": num, "line": lines})[~bad]
+    dup = good.duplicated(["adm", "item"], keep="first")
+    if dup.any():
+        first = good[~dup].set_index(["adm", "item"])["line"]
+        for r in good[dup].itertuples():
+            batch.problem(Where(file, int(r.line)), "item",
+                          f"item {r.item!r} of administration {r.adm} is given twice "
+                          f"(first on line {int(first[(r.adm, r.item)])})")
+        good = good[~dup]
     out: dict[str, dict[str, Any]] = {}
-    first_line: dict[tuple[str, str], int] = {}
-    for row in _records(df):
-        where = Where(file, int(row[LINE]))
-        try:
-            adm = _text(row, "administration_id", required=True)
-            item = _text(row, "item", required=True)
-            value = _number(row.get("value"), "value")
-        except _CellError as bad:
-            batch.problem(where, bad.field, str(bad))
-            continue
-        if (adm, item) in first_line:
-            batch.problem(where, "item", f"item {item!r} of administration {adm} is given "
-                                         f"twice (first on line {first_line[(adm, item)]})")
-            continue
-        first_line[(adm, item)] = where.line
-        out.setdefault(adm, {})[item] = value
-    known = {
-        _text(r, "administration_id") for r in _records(data.administrations)
-    } if "administration_id" in data.administrations.columns else set()
-    for adm in sorted(set(out) - known):
-        line = min(ln for (a, _i), ln in first_line.items() if a == adm)
-        batch.problem(Where(file, line), "administration_id",
-                      f"administration_id {adm} is not in the administrations table")
+    for a, it, v in zip(good["adm"], good["item"], good["value"], strict=True):
+        out.setdefault(a, {})[it] = None if math.isnan(v) else float(v)
+    known: set[str | None] = set()
+    if "administration_id" in data.administrations.columns:
+        known = set(_codes_text(data.administrations["administration_id"]))
+    unknown = good[~good["adm"].isin(known)]
+    for a, line in unknown.groupby("adm")["line"].min().items():
+        batch.problem(Where(file, int(line)), "administration_id",
+                      f"administration_id {a} is not in the administrations table")
     return out
 
 

@@ -483,49 +483,53 @@ def _derived_key(a: AdministrationRecord, instrument: str) -> str:
     return "import:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
+def _insert_mapped(
+    db: Session, model: Any, rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> dict[Any, int]:
+    """Insert ``rows`` (Core executemany), then read back their ids by unique ``keys``.
+
+    Plain executemany and one SELECT per chunk of keys: an INSERT ... RETURNING
+    in "insertmanyvalues" mode with ordered results was measured quadratic in
+    the number of rows on SQLite.
+    """
+    table = model.__table__
+    for part in _chunks(rows):
+        db.execute(insert(table), part)
+    out: dict[Any, int] = {}
+    wanted = [tuple(r[k] for k in keys) for r in rows]
+    cols = [table.c[k] for k in keys]
+    for part in _chunks(wanted, 500):
+        cond = cols[0].in_([w[0] for w in part]) if len(cols) == 1 else tuple_(*cols).in_(part)
+        for row in db.execute(select(*cols, table.c.id).where(cond)):
+            key = row[0] if len(cols) == 1 else tuple(row[:-1])
+            out[key] = row[-1]
+    return out
+
+
 def _write(db: Session, plan: _Plan, *, progress: Progress | None) -> ImportResult:
     orgs = {code: o.id for code, o in plan.orgs.items()}
-    if plan.new_orgs:
-        rows = [{"code": o.code, "name": o.name} for o in plan.new_orgs.values()]
-        for part in _chunks(rows):
-            for code, id_ in db.execute(
-                insert(Organization).returning(Organization.code, Organization.id), part
-            ):
-                orgs[code] = id_
+    orgs |= _insert_mapped(
+        db, Organization, [{"code": o.code, "name": o.name} for o in plan.new_orgs.values()],
+        ("code",),
+    )
     clinicians = {code: c.id for code, c in plan.clinicians.items()}
-    if plan.new_clinicians:
-        rows = [
-            {"code": c.code, "organization_id": orgs[c.organization], "role": c.role,
-             "name": c.name}
-            for c in plan.new_clinicians.values()
-        ]
-        for part in _chunks(rows):
-            for code, id_ in db.execute(
-                insert(Clinician).returning(Clinician.code, Clinician.id), part
-            ):
-                clinicians[code] = id_
+    clinicians |= _insert_mapped(db, Clinician, [
+        {"code": c.code, "organization_id": orgs[c.organization], "role": c.role,
+         "name": c.name}
+        for c in plan.new_clinicians.values()
+    ], ("code",))
     patients = {code: p.id for code, p in plan.patients.items()}
-    if plan.new_patients:
-        rows = [{"code": p, "organization_id": orgs[o]} for p, o in plan.new_patients.items()]
-        for part in _chunks(rows):
-            for code, id_ in db.execute(
-                insert(Patient).returning(Patient.code, Patient.id), part
-            ):
-                patients[code] = id_
+    patients |= _insert_mapped(db, Patient, [
+        {"code": p, "organization_id": orgs[o]} for p, o in plan.new_patients.items()
+    ], ("code",))
     episodes = {code: e.id for code, e in plan.episodes.items()}
-    if plan.new_episodes:
-        rows = [
-            {"code": e.code, "patient_id": patients[e.patient],
-             "clinician_id": clinicians[e.clinician], "organization_id": orgs[e.organization],
-             "treatment": e.treatment, "format": e.format, "diagnosis": e.diagnosis,
-             "start": e.start, "end": e.end}
-            for e in plan.new_episodes.values()
-        ]
-        for part in _chunks(rows):
-            for code, id_ in db.execute(
-                insert(Episode).returning(Episode.code, Episode.id), part
-            ):
-                episodes[code] = id_
+    episodes |= _insert_mapped(db, Episode, [
+        {"code": e.code, "patient_id": patients[e.patient],
+         "clinician_id": clinicians[e.clinician], "organization_id": orgs[e.organization],
+         "treatment": e.treatment, "format": e.format, "diagnosis": e.diagnosis,
+         "start": e.start, "end": e.end}
+        for e in plan.new_episodes.values()
+    ], ("code",))
 
     # Sessions: the stored ones of the episodes concerned, then the new ones.
     wanted: dict[tuple[int, int], date | None] = {}
@@ -545,14 +549,7 @@ def _write(db: Session, plan: _Plan, *, progress: Progress | None) -> ImportResu
         {"episode_id": e, "number": n, "date": d}
         for (e, n), d in wanted.items() if (e, n) not in sessions
     ]
-    for part in _chunks(new_sessions):
-        for ep_id, number, id_ in db.execute(
-            insert(TherapySession).returning(
-                TherapySession.episode_id, TherapySession.number, TherapySession.id
-            ),
-            part,
-        ):
-            sessions[(ep_id, number)] = id_
+    sessions |= _insert_mapped(db, TherapySession, new_sessions, ("episode_id", "number"))
 
     total = len(plan.administrations)
     done = 0
@@ -575,20 +572,18 @@ def _write(db: Session, plan: _Plan, *, progress: Progress | None) -> ImportResu
                 "idempotency_key": a.idempotency_key, "payload_hash": digest,
                 "risk_items": list(sc.risk_items),
             })
-        ids = db.scalars(
-            insert(Administration).returning(Administration.id, sort_by_parameter_order=True),
-            rows,
-        ).all()
+        ids = _insert_mapped(db, Administration, rows, ("idempotency_key",))
         responses: list[dict[str, Any]] = []
         scores: list[dict[str, Any]] = []
-        for adm_id, (_a, sc, answers, _d) in zip(ids, part, strict=True):
+        for a, sc, answers, _d in part:
+            adm_id = ids[a.idempotency_key]
             responses.extend(
                 {"administration_id": adm_id, "item": k, "value": v} for k, v in answers.items()
             )
             scores.extend(score_rows(adm_id, sc))
         for rpart in _chunks(responses, 10 * CHUNK):
-            db.execute(insert(ItemResponse), rpart)
-        db.execute(insert(Score), scores)
+            db.execute(insert(ItemResponse.__table__), rpart)
+        db.execute(insert(Score.__table__), scores)
         done += len(part)
         if progress is not None:
             progress("writing", done, total)

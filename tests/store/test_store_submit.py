@@ -182,3 +182,36 @@ def test_missing_item_is_prorated_and_stored_as_none(
         assert values["wai_sr_1"] is None
         total = next(s for s in adm.scores if s.scale == "total")
         assert total.prorated
+
+
+def test_frames_use_a_fixed_number_of_queries(factory: sessionmaker[Session], clinic) -> None:
+    """No N+1: reading 1 or 12 administrations issues the same number of statements."""
+    from sqlalchemy import event
+
+    from bordin.store.queries import administrations_frame, responses_frame
+
+    def statements() -> int:
+        seen: list[str] = []
+        engine = factory.kw["bind"]
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            with factory() as db:
+                adm = administrations_frame(db)
+                responses_frame(db)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert {"total", "goal", "task", "bond"} <= set(adm.columns)
+        return len(seen)
+
+    with factory() as db:
+        _submit(db, clinic)
+    one = statements()
+    for i in range(11):
+        with factory() as db:
+            _submit(db, clinic, idempotency_key=f"n{i}", session_number=4 + i)
+    assert statements() == one == 3
