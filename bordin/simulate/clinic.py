@@ -195,4 +195,5 @@ def _tables(p: Parameters, st: Structure, course: Course, measured: Any, name: s
         administrations=measured.administrations, responses=measured.responses,
         episodes=episodes, clinicians=clinicians, patients=patients, truth=truth,
         preset=name, seed=seed, overrides=dict(overrides),
+        skill_ratings=measured.skill_ratings, skill_responses=measured.skill_responses,
     )

@@ -22,6 +22,7 @@ same in every simulated data set.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ class Measured:
     administrations: pd.DataFrame
     responses: pd.DataFrame
     items: pd.DataFrame
+    skill_ratings: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    skill_responses: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -244,6 +247,11 @@ def administer(
         item_rows.append(items)
         miss = rng.random(values.shape) < p.item_missing_rate
         values[miss] = np.nan
+        # a questionnaire with more blanks than its scoring rule allows was not completed:
+        # it is not an administration (the store refuses unscorable questionnaires too)
+        done = miss.sum(axis=1) <= spec.max_missing
+        if not done.all():
+            values, rows, ep, clin = values[done], rows[done], ep[done], clin[done]
         session = course.session[rows]
         date = ep_date0[ep] + ((session - 1) * st.ep_interval[ep]).astype("timedelta64[D]")
         blocks.append(_Block(
@@ -251,9 +259,19 @@ def administer(
             session=session, clinician=clin, organization=st.ep_org[ep], date=date,
             scores=_score(spec, values), values=values, item_ids=spec.item_ids, order=order,
         ))
-    # clinicians' facilitative interpersonal skills, rated by observers
-    blocks.extend(_fis(p, st, rng, len(blocks), item_rows, centres))
-    return _assemble(blocks, st, item_rows)
+    measured = _assemble(blocks, st, item_rows)
+    # clinicians' facilitative interpersonal skills, rated by observers on a performance
+    # task outside any episode: their own two tables
+    fis = _fis(p, st, rng, len(blocks), item_rows, centres)
+    if fis:
+        skills = _assemble(fis, st, [])
+        measured.skill_ratings = skills.administrations.drop(
+            columns=["patient", "episode", "session"]).rename(
+            columns={"administration_id": "rating_id"})
+        measured.skill_responses = skills.responses.rename(
+            columns={"administration_id": "rating_id"})
+    measured.items = pd.concat(item_rows, ignore_index=True) if item_rows else pd.DataFrame()
+    return measured
 
 
 def _fis(

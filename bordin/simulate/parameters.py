@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: Formats of care the simulator generates.
-FORMATS: tuple[str, ...] = ("individual", "couple_family", "group", "internet", "medication")
+FORMATS: tuple[str, ...] = ("individual", "couple", "family", "group", "internet", "medication")
 
 #: Diagnoses, with the alliance–outcome strengths of the paper's diagnosis section.
 DIAGNOSES: tuple[str, ...] = (
@@ -149,7 +149,7 @@ DEFAULT_SCHEDULE: tuple[Schedule, ...] = (
     Schedule("ceq", "expectancy", "patient", "none", "first"),
     Schedule("wai_sr", "alliance", "patient", "clinician", _ALLIANCE_SESSIONS),
     Schedule("wai_sr_t", "alliance", "clinician", "clinician", (3, 4, 8, 12, 16, 20),
-             formats=("individual", "couple_family", "group", "internet")),
+             formats=("individual", "couple", "family", "group", "internet")),
     Schedule("wai_sr_o", "alliance", "observer", "clinician", (3, 8),
              formats=("individual",), probability=0.2),
     Schedule("wai_tech_sf", "programme_alliance", "patient", "programme", "all",
@@ -193,15 +193,16 @@ class Parameters:
         0.6, "SD of the log relative caseload of clinicians (0: balanced caseloads).",
     )
     format_probabilities: tuple[tuple[str, float], ...] = _p(
-        (("individual", 0.72), ("couple_family", 0.06), ("group", 0.06),
+        (("individual", 0.72), ("couple", 0.035), ("family", 0.025), ("group", 0.06),
          ("internet", 0.08), ("medication", 0.08)),
         "Probability that a unit of care (one patient, one couple/family, one group) has "
         "each format.",
     )
-    family_size_max: int = _p(3, "Members of a couple/family unit: 2 to this number.")
+    family_size_max: int = _p(4, "Members of a family unit in family therapy: 2 to this number "
+                              "(a couple always has 2).")
     group_size_mean: float = _p(6.0, "Mean members of a therapy group (Poisson, at least 3).")
     sessions_mean: tuple[tuple[str, float], ...] = _p(
-        (("individual", 12.0), ("couple_family", 10.0), ("group", 12.0),
+        (("individual", 12.0), ("couple", 10.0), ("family", 10.0), ("group", 12.0),
          ("internet", 8.0), ("medication", 6.0)),
         "Mean planned number of sessions by format (before dropout).",
         "assumption (typical outpatient courses; dose-effect literature, ref. 40)",
@@ -216,7 +217,7 @@ class Parameters:
         "paper: 17-study IPD meta-analysis, 'the first seven sessions'",
     )
     session_interval_days: tuple[tuple[str, int], ...] = _p(
-        (("individual", 7), ("couple_family", 14), ("group", 7), ("internet", 7),
+        (("individual", 7), ("couple", 14), ("family", 14), ("group", 7), ("internet", 7),
          ("medication", 28)),
         "Days between sessions by format.",
     )
@@ -387,7 +388,7 @@ class Parameters:
         "paper: Figure 1, EXPECTANCY pathway; calibrated with Table 1 r~.28",
     )
     specific_effect: tuple[tuple[str, float], ...] = _p(
-        (("individual", 0.04), ("couple_family", 0.035), ("group", 0.035),
+        (("individual", 0.04), ("couple", 0.035), ("family", 0.035), ("group", 0.035),
          ("internet", 0.035), ("medication", 0.04)),
         "SPECIFIC: improvement rate per session at full adherence, by format.",
         "paper: SPECIFIC pathway; medication ~3% of outcome variance (ref. 104)",
@@ -786,8 +787,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "psychiatrists_per_organization": 1,
         "staff_per_organization": 0,
         "caseload_sd": 0.5,
-        "format_probabilities": (("individual", 1.0), ("couple_family", 0.0), ("group", 0.0),
-                                 ("internet", 0.0), ("medication", 0.0)),
+        "format_probabilities": (("individual", 1.0), ("couple", 0.0), ("family", 0.0),
+                                 ("group", 0.0), ("internet", 0.0), ("medication", 0.0)),
         # a counselling-centre case mix (no personality disorders, whose lower attachment
         # and higher severity would confound the within-therapist slope through the
         # imperfectly measured baseline)
@@ -828,8 +829,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "therapists_per_organization": 8,
         "psychiatrists_per_organization": 1,
         "staff_per_organization": 0,
-        "format_probabilities": (("individual", 1.0), ("couple_family", 0.0), ("group", 0.0),
-                                 ("internet", 0.0), ("medication", 0.0)),
+        "format_probabilities": (("individual", 1.0), ("couple", 0.0), ("family", 0.0),
+                                 ("group", 0.0), ("internet", 0.0), ("medication", 0.0)),
         "repeat_episode_probability": 0.0,
         "fixed_sessions": 7,
         "max_sessions": 7,

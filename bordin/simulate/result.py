@@ -90,6 +90,10 @@ class SimulatedClinic:
         ``clinician, organization, role``.
     patients
         ``patient, age, sex``.
+    skill_ratings, skill_responses
+        Observers' FIS ratings of each therapist and psychiatrist on a performance
+        task (outside any episode): ``rating_id, organization, clinician, date,
+        instrument, rater, target, total`` and the items ``rating_id, item, value``.
     truth
         The latent course, the rupture events and the generating parameters.
     preset, seed
@@ -105,6 +109,8 @@ class SimulatedClinic:
     preset: str
     seed: int
     overrides: dict[str, Any] = field(default_factory=dict)
+    skill_ratings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skill_responses: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def parameters(self) -> Parameters:
@@ -125,6 +131,8 @@ class SimulatedClinic:
             "episodes": self.episodes,
             "clinicians": self.clinicians,
             "patients": self.patients,
+            "skill_ratings": self.skill_ratings,
+            "skill_responses": self.skill_responses,
         }
         out.update({f"truth_{k}": v for k, v in self.truth.tables().items()})
         return out
@@ -140,6 +148,7 @@ class SimulatedClinic:
             ("sessions", len(t.sessions)),
             ("administrations", len(self.administrations)),
             ("item responses", len(self.responses)),
+            ("FIS ratings", len(self.skill_ratings)),
             ("ruptures", len(t.ruptures)),
             ("ruptures repaired", int(t.ruptures["repaired"].sum()) if len(t.ruptures) else 0),
             ("dropouts", int((self.episodes["ended"] == "dropout").sum())),

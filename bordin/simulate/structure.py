@@ -36,7 +36,8 @@ ROLES = ("therapist", "psychiatrist", "staff")
 TREATMENTS: dict[str, tuple[tuple[str, float], ...]] = {
     "individual": (("CBT", 0.45), ("psychodynamic", 0.2), ("humanistic", 0.15),
                    ("IPT", 0.1), ("eclectic", 0.1)),
-    "couple_family": (("couple therapy", 0.6), ("family therapy", 0.4)),
+    "couple": (("couple therapy", 1.0),),
+    "family": (("family therapy", 1.0),),
     "group": (("group CBT", 0.7), ("group psychodynamic", 0.3)),
     "internet": (("internet CBT", 1.0),),
     "medication": (("antidepressant", 0.7), ("anxiolytic", 0.2), ("mood stabiliser", 0.1)),
@@ -136,8 +137,10 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
     n_target = p.n_episodes
     unit_fmt = rng.choice(len(FORMATS), size=n_target, p=fmt_prob)
     size = np.ones(n_target, dtype=np.int64)
-    is_cf = unit_fmt == FORMATS.index("couple_family")
-    size[is_cf] = rng.integers(2, p.family_size_max + 1, is_cf.sum())
+    size[unit_fmt == FORMATS.index("couple")] = 2
+    is_fam = unit_fmt == FORMATS.index("family")
+    size[is_fam] = rng.integers(2, p.family_size_max + 1, is_fam.sum())
+    is_cf = is_fam | (unit_fmt == FORMATS.index("couple"))
     is_gr = unit_fmt == FORMATS.index("group")
     size[is_gr] = np.maximum(3, rng.poisson(p.group_size_mean, is_gr.sum()))
     cum = np.cumsum(size)
@@ -221,6 +224,17 @@ def draw_structure(p: Parameters, rng: np.random.Generator) -> Structure:
         ep_start[repeat] = ep_start[src] + (
             ep_planned[src] * ep_interval[src] + gap
         ).astype("timedelta64[D]")
+        # a patient stays with one organisation: the new course is there, with any of its
+        # therapists (by caseload) and the staff member of the first course
+        ep_org[repeat] = ep_org[src]
+        ep_staff[repeat] = ep_staff[src]
+        u_rep = rng.random(len(repeat))
+        for o in np.unique(ep_org[repeat]):
+            sel = ep_org[repeat] == o
+            pool = np.flatnonzero((clin_org == o) & (clin_role == ROLE_THERAPIST))
+            w = np.cumsum(caseload[pool])
+            idx = np.searchsorted(w / w[-1], u_rep[sel], side="right")
+            ep_clin[repeat[sel]] = pool[np.minimum(idx, len(pool) - 1)]
     # renumber patients 0..n_pat-1 in order of first appearance
     uniq, first_idx, inverse = np.unique(ep_patient, return_index=True, return_inverse=True)
     order = np.argsort(first_idx, kind="stable")

@@ -54,7 +54,7 @@ def test_organizations_clinicians_patients_episodes(data) -> None:
     assert data.episodes["n_sessions"].nunique() > 15
     assert data.episodes["patient"].duplicated().any()
     assert set(data.episodes["format"]) == {
-        "individual", "couple_family", "group", "internet", "medication"}
+        "individual", "couple", "family", "group", "internet", "medication"}
 
 
 def test_couples_families_and_groups_have_several_alliances_at_once(data) -> None:
@@ -62,7 +62,9 @@ def test_couples_families_and_groups_have_several_alliances_at_once(data) -> Non
     sizes = ep.groupby("unit").agg(size=("episode", "size"), fmt=("format", "first"),
                                    clin=("clinician", "nunique"))
     assert (sizes.loc[sizes["fmt"] == "group", "size"] >= 3).mean() > 0.9
-    assert sizes.loc[sizes["fmt"] == "couple_family", "size"].between(1, 3).all()
+    assert (sizes.loc[sizes["fmt"] == "couple", "size"] <= 2).all()
+    assert sizes.loc[sizes["fmt"] == "family", "size"].between(1, 4).all()
+    assert (sizes.loc[sizes["fmt"] == "couple", "size"] == 2).mean() > 0.95
     assert (sizes["clin"] == 1).all()
     adm = data.administrations
     grp_eps = ep.loc[ep["format"] == "group", "episode"]
