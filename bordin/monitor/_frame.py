@@ -80,8 +80,7 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
     rat_u = np.asarray(rat_u, dtype=object).astype(str).astype(object)
     tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
-    tg_c, tg_u = pd.factorize(tgt.fillna("clinician"), sort=False)
-    tg_u = np.asarray(tg_u, dtype=object).astype(str).astype(object)
+    tg_c, tg_u = codes_of(tgt, fill="clinician")
     ni, nr, nt = len(ins_u), len(rat_u), len(tg_u)
     base = ((ep_c.astype(np.int64) * ni + ins_c) * nr + rat_c) * nt + tg_c
     nb = max(len(ep_u), 1) * ni * nr * nt
@@ -157,3 +156,32 @@ def frame_of(cols: dict[str, Any]) -> pd.DataFrame:
         else:
             out[k] = pd.Series(np.full(n, v), copy=False)
     return pd.DataFrame(out, copy=False)
+
+
+def codes_of(values: Any, *, fill: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and their labels (text) for a column, missing values as ``fill``.
+
+    Works on any column type, categoricals included (``fillna`` with a new label
+    fails on a categorical).
+    """
+    codes, uniques = pd.factorize(values, sort=False)
+    labels = np.asarray(uniques, dtype=object).astype(str).astype(object)
+    missing = codes < 0
+    if missing.any():
+        where = np.flatnonzero(labels == fill)
+        if where.size:
+            k = int(where[0])
+        else:
+            labels = np.append(labels, np.array([fill], dtype=object))
+            k = labels.size - 1
+        codes = codes.copy()
+        codes[missing] = k
+    return codes.astype(np.int64), labels
+
+
+def text_column(frame: pd.DataFrame, col: str, *, fill: str) -> np.ndarray:
+    """A column as an object array of text, missing values (or no column) as ``fill``."""
+    if col not in frame.columns:
+        return np.full(len(frame), fill, dtype=object)
+    codes, labels = codes_of(frame[col], fill=fill)
+    return labels[codes] if len(codes) else np.zeros(0, dtype=object)

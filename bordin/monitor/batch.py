@@ -21,9 +21,11 @@ from bordin.monitor._engine import STATE_NAMES, Grouped, assemble
 from bordin.monitor._frame import (
     LongScores,
     check_frame,
+    codes_of,
     frame_of,
     long_scores,
     numeric_column,
+    text_column,
 )
 from bordin.monitor._specs import kind_of, scale_range, spec_or_none
 from bordin.monitor.feedback import route
@@ -261,8 +263,7 @@ def discrepancy_frame(
     rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
     rat_u = list(np.asarray(rat_u, dtype=object).astype(str))
     tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
-    tg_c, tg_u = pd.factorize(tgt.fillna("clinician"), sort=False)
-    tg_u = np.asarray(tg_u, dtype=object)
+    tg_c, tg_u = codes_of(tgt, fill="clinician")
     ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
     ep_u = np.asarray(ep_u, dtype=object)
     is_p = rat_c == (rat_u.index("patient") if "patient" in rat_u else -2)
@@ -317,8 +318,7 @@ def _risk_rows(sub: pd.DataFrame, ins: str, item_id: str, low: float,
     return frame_of({
         "episode": sub["episode"].to_numpy(), "instrument": ins,
         "rater": sub["rater"].astype(str).to_numpy(),
-        "target": (sub["target"].fillna("").astype(str).to_numpy() if "target" in sub
-                   else ""),
+        "target": text_column(sub, "target", fill=""),
         "scale": item_id, "kind": "risk", "rule": f"risk_item({item_id})",
         "start": sub["session"].to_numpy(dtype=np.int64),
         "session": sub["session"].to_numpy(dtype=np.int64), "state": "open",
@@ -352,7 +352,7 @@ def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataF
                 hit = v > low
                 out.append(_risk_rows(rows.loc[hit], ins, item_id, low, v[hit]))
             elif "risk_items" in rows.columns:
-                listed = rows["risk_items"].fillna("").astype(str).str.split(";")
+                listed = pd.Series(text_column(rows, "risk_items", fill="")).str.split(";")
                 hit = listed.map(lambda xs, i=item_id: i in xs).to_numpy(dtype=bool)
                 out.append(_risk_rows(rows.loc[hit], ins, item_id, low,
                                       np.full(int(hit.sum()), np.nan)))

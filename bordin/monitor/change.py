@@ -73,27 +73,42 @@ def _rc(instrument: str, before: float, after: float, scale: str, norms: Any) ->
 
 
 def reliable_change_status(
-    scores: Any, *, instrument: str, scale: str = "total", norms: Any = None
-) -> ChangeStatus:
+    scores: Any, *, instrument: str | None = None, scale: str = "total", norms: Any = None
+) -> Any:
     """Reliable change of the latest score against the intake (first observed) score.
 
     Parameters
     ----------
     scores
         One score per session (a sequence with None/NaN for missed sessions, or a
-        pandas Series indexed by session number).
+        pandas Series indexed by session number); or a tidy administrations frame, for
+        the status of every (episode, outcome instrument, rater) at once.
     instrument
-        Instrument id (``"phq9"``, ``"gad7"``, ``"core10"``, ``"ors"``, ...).
+        Instrument id (``"phq9"``, ``"gad7"``, ``"core10"``, ``"ors"``, ...); needed for
+        a series, taken from the frame's ``instrument`` column otherwise.
     scale
         ``"total"`` or a subscale.
     norms
         Optional :class:`bordin.instruments.ScaleNorms` overriding the spec's norms.
+
+    Returns
+    -------
+    ChangeStatus or pandas.DataFrame
+        One status for a series; for a frame, one row per (episode, instrument, rater)
+        with the :class:`ChangeStatus` fields (``norms`` then maps instrument ids to
+        :class:`~bordin.instruments.ScaleNorms`; instruments without norms get no
+        category).
 
     Raises
     ------
     InputError
         With fewer than two observed sessions, an unknown instrument, or no norms.
     """
+    if isinstance(scores, pd.DataFrame):
+        return status_frame(scores, scale=scale, norms=norms)
+    if instrument is None:
+        raise InputError(field="instrument", value=None,
+                         allowed="an instrument id (e.g. 'phq9') for a series of scores")
     sess, val = as_series(scores)
     if val.size < 2:
         raise InputError(field="scores", value=f"{val.size} observed session(s)",

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from bordin.errors import EstimationError, InputError
-from bordin.monitor._frame import check_frame, frame_of, numeric_column
+from bordin.monitor._frame import check_frame, codes_of, frame_of, numeric_column
 from bordin.monitor._specs import kind_of, spec_or_none
 from bordin.monitor.change import ChangeStatus, change_codes, reliable_change_status
 
@@ -379,7 +379,7 @@ def not_on_track_frame(
     ep_c, ep_u = pd.factorize(adm["episode"], sort=False)
     rat_c, rat_u = pd.factorize(adm["rater"], sort=False)
     tgt = adm["target"] if "target" in adm else pd.Series(None, index=adm.index, dtype=object)
-    tg_c, tg_u = pd.factorize(tgt.fillna(""), sort=False)
+    tg_c, tg_u = codes_of(tgt, fill="")
     sc = numeric_column(adm, scale)
     sess_all = adm["session"].to_numpy(dtype=float)
     keep &= ~np.isnan(sc)

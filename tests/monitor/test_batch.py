@@ -190,3 +190,12 @@ def test_risk_items_column_as_the_store_gives_it() -> None:
     m2 = EpisodeMonitor(episode="x")
     assert m2.add(session=1, instrument="phq9", scores={"total": 3},
                   items={"9": float("nan")}) == []
+
+
+def test_categorical_columns_give_the_same_alerts(frame: pd.DataFrame) -> None:
+    # The simulator and Parquet files give categoricals; missing targets among them.
+    cat = frame.astype({c: "category" for c in ("episode", "instrument", "rater", "target",
+                                                 "clinician", "organization", "patient")})
+    a = monitor_frame(frame, population_sd=2.5)
+    b = monitor_frame(cat, population_sd=2.5)
+    assert sorted(a["dedupe_key"]) == sorted(b["dedupe_key"])

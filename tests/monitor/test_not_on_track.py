@@ -158,3 +158,17 @@ def test_fit_needs_enough_episodes(growth) -> None:
         ExpectedRecovery.fit(small, instrument="phq9")
     with pytest.raises(InputError):
         ExpectedRecovery.fit(data, instrument="phq9", backend="sas")
+
+
+def test_reliable_change_status_of_a_whole_frame() -> None:
+    adm = pd.DataFrame({
+        "episode": ["a", "a", "a", "b", "b", "c", "d"], "session": [1, 2, 3, 1, 4, 1, 1],
+        "instrument": ["phq9"] * 5 + ["wai_sr", "phq9"], "rater": "patient",
+        "total": [18, 15, 9, 12, 19, 50, 10]})
+    st = reliable_change_status(adm).set_index("episode")
+    assert list(st.index) == ["a", "b", "d"]  # outcome instruments only
+    assert st.loc["a", "category"] == "recovered" and st.loc["a", "latest_session"] == 3
+    assert st.loc["b", "category"] == "deteriorated" and st.loc["b", "change"] == 7
+    assert st.loc["d", "n_sessions"] == 1 and st.loc["d", "category"] == "unchanged"
+    with pytest.raises(InputError):
+        reliable_change_status([18, 9])  # a series needs its instrument
