@@ -199,3 +199,15 @@ def test_categorical_columns_give_the_same_alerts(frame: pd.DataFrame) -> None:
     a = monitor_frame(frame, population_sd=2.5)
     b = monitor_frame(cat, population_sd=2.5)
     assert sorted(a["dedupe_key"]) == sorted(b["dedupe_key"])
+
+
+def test_monitor_state_survives_pickling() -> None:
+    import pickle
+
+    m = EpisodeMonitor(episode="e1", population_sd=2.0)
+    for s, x in enumerate([50, 52, 51, 50, 41], start=1):
+        m.add(session=s, instrument="wai_sr", scores={"total": x})
+    copy = pickle.loads(pickle.dumps(m))
+    a = m.add(session=6, instrument="wai_sr", scores={"total": 51})
+    b = copy.add(session=6, instrument="wai_sr", scores={"total": 51})
+    assert a == b and [x["state"] for x in a] == ["repaired", "repaired"]
