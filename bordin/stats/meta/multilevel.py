@@ -284,11 +284,11 @@ class MultilevelResult:
                              "pi_lb": pred - self.crit * np.sqrt(vpred + tot),
                              "pi_ub": pred + self.crit * np.sqrt(vpred + tot)})
 
-    def robust(self, *, cluster: Any, adjust: bool = True) -> Any:
+    def robust(self, *, cluster: Any, adjust: bool = True, vcov: str = "CR1") -> Any:
         """Cluster-robust inference (metafor's ``robust``, CR1 by default)."""
         from bordin.stats.meta.robust import robust
 
-        return robust(self, cluster=cluster, adjust=adjust)
+        return robust(self, cluster=cluster, adjust=adjust, vcov=vcov)
 
     def weighted_design(self) -> tuple[Array, Array]:
         """``(V⁻¹X, e)``: the sandwich ingredients."""
@@ -398,6 +398,7 @@ def rma_mv(
         QE=QE, QEp=QEp, sigma2=sigma2, logLik=-val, iterations=iters,
         s_names=["/".join(cols[: j + 1]) for j in range(len(cols))],
         s_nlevels=list(nested.sizes), _WX=parts["WX"], keep=design.keep, data=data,
+        _codes=codes,
     )
     pr = res.predict()
     res.pi_lb = float(pr["pi_lb"].iloc[0]) if p == 1 else pr["pi_lb"].to_numpy()

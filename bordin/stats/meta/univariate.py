@@ -368,11 +368,11 @@ class RMAResult:
 
         return trimfill(self, side=side)
 
-    def robust(self, *, cluster: Any, adjust: bool = True) -> Any:
+    def robust(self, *, cluster: Any, adjust: bool = True, vcov: str = "CR1") -> Any:
         """Cluster-robust (sandwich) inference, as metafor's ``robust``."""
         from bordin.stats.meta.robust import robust
 
-        return robust(self, cluster=cluster, adjust=adjust)
+        return robust(self, cluster=cluster, adjust=adjust, vcov=vcov)
 
     def forest_plot(self, **kwargs: Any) -> Any:
         """Forest plot (matplotlib Figure)."""

@@ -183,6 +183,18 @@ def test_rma_mv_matches_metafor(case: dict) -> None:
     assert rb.n == Rr["n"] and rb.dfs == Rr["dfs"]
     for key in ("se", "zval", "pval", "ci_lb", "ci_ub", "QM", "QMp"):
         close(getattr(rb, key), Rr[key], RTOL_MV, f"{case['id']}: robust {key}")
+    if "robust_cr2" in R:  # robust(..., clubSandwich = TRUE): CR2 + Satterthwaite df
+        cr2 = res.robust(cluster=case["random"][0], vcov="CR2")
+        R2 = R["robust_cr2"]
+        # covariances compared on the scale of sqrt(v_ii v_jj): an off-diagonal entry is a
+        # sum of terms of that size and carries their absolute error
+        vbR = np.asarray(R2["vb"], dtype=float).reshape(res.p, res.p, order="F")
+        scale = np.sqrt(np.outer(np.diag(vbR), np.diag(vbR)))
+        np.testing.assert_allclose(cr2.vb / scale, vbR / scale, rtol=0, atol=RTOL_MV)
+        close(cr2.se, R2["se"], RTOL_MV, "CR2 se")
+        close(cr2.dfs, R2["dfs"], RTOL_MV, "CR2 Satterthwaite df")
+        # a t tail probability at df ~ 2 moves ~5x as much (relatively) as t and df do
+        close(cr2.pval, R2["pval"], 5 * RTOL_MV, "CR2 pval")
 
 
 def test_robust_univariate_matches_metafor() -> None:
