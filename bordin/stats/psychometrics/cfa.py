@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bordin.errors import ConvergenceWarning, EstimationError, InputError
+from bordin.errors import ConvergenceWarning, EstimationError, InputError, StatisticalWarning
 from bordin.stats.psychometrics._input import item_frame
 from bordin.stats.psychometrics._result import json_safe
 
@@ -64,7 +64,8 @@ class CFAResult:
     factor_correlations
         The same as correlations.
     fit
-        chi2, df, p, CFI, TLI, RMSEA, SRMR, n.
+        chi2, df, p, CFI, TLI, RMSEA, SRMR, n, and ``improper`` (a Heywood case:
+        a factor correlation beyond +-1 or a negative residual variance).
     """
 
     factors: dict[str, list[str]]
@@ -237,7 +238,18 @@ def cfa(
     denom = max(chi2 - df, chi2b - dfb, 0.0)
     cfi = 1.0 - max(chi2 - df, 0.0) / denom if denom > 0 else 1.0
     rmsea = float(np.sqrt(max(chi2 - df, 0.0) / (df * n))) if df > 0 else 0.0
+    # An improper (Heywood) solution: a factor correlation beyond +-1 or a negative
+    # residual variance. The numbers are still reported, with a warning.
+    off = corr.to_numpy()[~np.eye(len(names), dtype=bool)]
+    improper = bool((np.abs(off) > 1).any() or (theta.to_numpy() < 0).any())
+    if improper:
+        warnings.warn(
+            "improper CFA solution (a factor correlation beyond +-1 or a negative residual "
+            "variance): the model does not fit these items as specified",
+            StatisticalWarning, stacklevel=2,
+        )
     fit = {
+        "improper": improper,
         "chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan"),
         "CFI": cfi, "TLI": float(st["TLI"]), "RMSEA": rmsea,
         "SRMR": _srmr(s, sigma), "n": n,

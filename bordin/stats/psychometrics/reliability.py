@@ -97,8 +97,12 @@ class AlphaResult:
         """Alpha if each item is dropped, against the scale's alpha."""
         fig, ax = plt.subplots(figsize=(5, 0.35 * self.k + 1.2))
         y = np.arange(self.k)
-        ax.barh(y, self.items["alpha_if_dropped"], color="#8aa9c7")
+        drop = self.items["alpha_if_dropped"].to_numpy(dtype=float)
+        ax.barh(y, drop, color="#8aa9c7")
         ax.axvline(self.alpha, color="k", lw=1, label=f"alpha = {self.alpha:.3f}")
+        vals = np.append(drop[np.isfinite(drop)], self.alpha)
+        span = max(0.02, float(vals.max() - vals.min()))
+        ax.set_xlim(float(vals.min()) - span, min(1.0, float(vals.max()) + span / 2))
         ax.set_yticks(y, self.items.index)
         ax.set_xlabel("alpha if item dropped")
         ax.legend(loc="lower right", fontsize=8)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bordin.errors import InputError
+from bordin.errors import InputError, StatisticalWarning
 from bordin.stats.psychometrics import cfa, finsrud_two_factor, goal_task_bond
 
 REF = json.loads((Path(__file__).parent / "fixtures" / "psychometrics_reference.json").read_text())
@@ -99,3 +99,26 @@ def test_bad_specs() -> None:
         cfa(x, factors={"a": ["x1", "x99"], "b": ["x2", "x3"]})
     with pytest.raises(InputError, match="factor names"):
         cfa(x, factors={"a b": ["x1", "x2"], "c": ["x4", "x3"]})
+
+
+@pytest.mark.parametrize(("seed", "improper"), [(2, True), (0, False)])
+def test_heywood_case_is_flagged(seed: int, improper: bool) -> None:
+    # Two "factors" that are one latent variable: with n = 150 the estimated factor
+    # correlation lands above 1 for seed 2 (1.05) and below it for seed 0 (0.98).
+    rng = np.random.default_rng(seed)
+    n = 150
+    f = rng.normal(size=n)
+    d = pd.DataFrame({f"a{j}": 0.7 * f + 0.7 * rng.normal(size=n) for j in range(3)}
+                     | {f"b{j}": 0.7 * f + 0.7 * rng.normal(size=n) for j in range(3)})
+    spec = {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2"]}
+    if improper:
+        with pytest.warns(StatisticalWarning, match="improper"):
+            res = cfa(d, factors=spec)
+        assert res.factor_correlations.iloc[0, 1] > 1
+    else:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", StatisticalWarning)
+            res = cfa(d, factors=spec)
+    assert res.fit["improper"] is improper
