@@ -94,6 +94,10 @@ def measurement_sections(adm: pd.DataFrame, responses: pd.DataFrame) -> list[tup
                     sec.text += (f" CFA of {', '.join(groups)}: chi² = {f['chi2']:.1f} "
                                  f"(df {f['df']:.0f}), CFI {f['CFI']:.3f}, TLI {f['TLI']:.3f}, "
                                  f"RMSEA {f['RMSEA']:.3f}, SRMR {f['SRMR']:.3f}.")
+                    if f["improper"]:
+                        sec.text += (" Improper solution (a factor correlation beyond ±1 or a "
+                                     "negative residual variance): the subscales are not "
+                                     "distinct factors in these data.")
                     sec.tables.append(("CFA loadings", table_html(c.loadings, index=False)))
                     sec.tables.append(("Factor correlations",
                                        table_html(c.factor_correlations)))
