@@ -25,7 +25,8 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from bordin.errors import ImportRowsError, InputError
-from bordin.instruments import registry, score
+from bordin.instruments import registry, score, score_frame
+from bordin.instruments.scoring import Score as InstrumentScore
 from bordin.store.db import WRITE
 from bordin.store.models.core import (
     CLINICIAN_ROLES,
@@ -219,8 +220,10 @@ def import_batch(
         nothing is written.
     """
     try:
+        # Scoring needs no database: do it before taking the write lock.
+        scored = _score_all(batch, progress=progress)
         db.connection(execution_options=WRITE)
-        plan = _validate(db, batch, progress=progress)
+        plan = _validate(db, batch, scored, progress=progress)
         if batch.problems:
             raise ImportRowsError(source=source, problems=_problem_list(batch.problems, source))
         result = _write(db, plan, progress=progress)
@@ -245,7 +248,10 @@ class _Plan:
     skipped: int
 
 
-def _validate(db: Session, batch: ImportBatch, *, progress: Progress | None) -> _Plan:
+def _validate(
+    db: Session, batch: ImportBatch, scored: list[Scored | None], *,
+    progress: Progress | None,
+) -> _Plan:
     prob = batch.problem
     org_codes = {o.code for o in batch.organizations}
     org_codes |= {c.organization for c in batch.clinicians}
@@ -352,8 +358,10 @@ def _validate(db: Session, batch: ImportBatch, *, progress: Progress | None) -> 
     for i, a in enumerate(batch.administrations, start=1):
         if progress is not None and (i % 500 == 0 or i == total):
             progress("validating", i, total)
-        checked = _check_administration(a, episodes, new_episodes, clinicians, new_clinicians, prob)
-        if checked is None:
+        checked = scored[i - 1]
+        if not _known_people(a, episodes, new_episodes, clinicians, new_clinicians, prob) or (
+            checked is None
+        ):
             continue
         spec, answers, tgt, sc = checked
         key = a.idempotency_key or _derived_key(a, spec.id)
@@ -405,59 +413,125 @@ def _stored_keys(db: Session, keys: set[str]) -> dict[str, str]:
     return out
 
 
-def _check_administration(
-    a: AdministrationRecord,
-    episodes: dict[str, Any],
-    new_episodes: dict[str, EpisodeRecord],
-    clinicians: dict[str, Any],
-    new_clinicians: dict[str, ClinicianRecord],
+Scored = tuple[Any, dict[str, float | None], str | None, InstrumentScore]
+
+
+def _score_all(
+    batch: ImportBatch, *, progress: Progress | None = None
+) -> list[Scored | None]:
+    """Check and score every administration without touching the database.
+
+    Returns, for each administration of the batch in order, ``(spec,
+    responses, target, score)`` or ``None`` when the row has a problem
+    (recorded on the batch). Each instrument's rows are scored together with
+    :func:`bordin.instruments.score_frame`; only when that finds a bad value
+    are the rows scored one by one, so that every bad row is reported.
+    """
+    prob = batch.problem
+    out: list[Scored | None] = [None] * len(batch.administrations)
+    groups: dict[str, list[tuple[int, AdministrationRecord, Any, dict[str, float | None],
+                                 str | None]]] = {}
+    for i, a in enumerate(batch.administrations):
+        ok = True
+        if isinstance(a.session, bool) or not isinstance(a.session, int) or a.session < 0:
+            prob(a.where, "session",
+                 f"session = {a.session!r}; expected an integer 0 or greater")
+            ok = False
+        if a.idempotency_key is not None and (
+            not a.idempotency_key.strip() or len(a.idempotency_key) > MAX_KEY_LENGTH
+        ):
+            prob(a.where, "idempotency_key",
+                 f"idempotency_key = {a.idempotency_key!r}; expected a non-empty string of at "
+                 f"most {MAX_KEY_LENGTH} characters")
+            ok = False
+        try:
+            spec = registry.get(a.instrument)
+        except InputError as exc:
+            prob(a.where, "instrument", str(exc))
+            continue
+        if a.version is not None and a.version != spec.version:
+            prob(a.where, "instrument_version",
+                 f"instrument_version = {a.version!r}; this Bordin scores {spec.id} version "
+                 f"{spec.version}")
+            ok = False
+        if a.rater not in spec.raters:
+            prob(a.where, "rater",
+                 f"rater = {a.rater!r}; {spec.id} is rated by {' or '.join(spec.raters)}")
+            ok = False
+        if a.rater == "patient" and a.rater_clinician:
+            prob(a.where, "rater_clinician",
+                 f"rater_clinician = {a.rater_clinician!r}; expected none when the patient "
+                 "rates")
+            ok = False
+        try:
+            tgt = check_target(spec, a.target)
+            answers = canonical_responses(spec, a.responses)
+        except InputError as exc:
+            prob(a.where, exc.field, str(exc))
+            continue
+        if ok:
+            groups.setdefault(spec.id, []).append((i, a, spec, answers, tgt))
+    done = 0
+    total = sum(len(g) for g in groups.values())
+    for rows in groups.values():
+        for (i, a, spec, answers, tgt), sc in zip(rows, _score_group(rows, prob), strict=True):
+            if sc is None or not _expected_match(a, spec, sc, prob):
+                continue
+            if a.idempotency_key is None:
+                a.idempotency_key = _derived_key(a, spec.id)
+            out[i] = (spec, answers, tgt, sc)
+        done += len(rows)
+        if progress is not None:
+            progress("scoring", done, total)
+    return out
+
+
+def _score_group(
+    rows: list[tuple[int, AdministrationRecord, Any, dict[str, float | None], str | None]],
     prob: Callable[[Where, str, str], None],
-) -> tuple[Any, dict[str, float | None], str | None, Any] | None:
+) -> list[InstrumentScore | None]:
+    spec = rows[0][2]
+    wide = pd.DataFrame(
+        [[math.nan if v is None else v for v in r[3].values()] for r in rows],
+        columns=list(spec.item_ids), dtype="float64",
+    )
+    try:
+        frame = score_frame(spec, wide, missing="raise")
+    except InputError:
+        frame = None
+    if frame is None:
+        # At least one bad row: score one by one to name every bad row.
+        scored: list[InstrumentScore | None] = []
+        for _i, a, _spec, answers, _t in rows:
+            try:
+                scored.append(score(spec, answers))
+            except InputError as exc:
+                prob(a.where, exc.field, str(exc))
+                scored.append(None)
+        return scored
+    subscales = list(spec.subscales)
+    out: list[InstrumentScore | None] = []
+    records = frame.astype({"band": object, "risk_items": object}).to_dict("records")
+    for rec in records:
+        band = rec["band"]
+        risk = rec["risk_items"]
+        out.append(InstrumentScore(
+            instrument=spec.id, version=spec.version, total=float(rec["total"]),
+            subscales={k: float(rec[k]) for k in subscales},
+            n_answered=int(rec["n_answered"]), n_missing=int(rec["n_missing"]),
+            prorated=bool(rec["prorated"]),
+            band=None if band is None or (isinstance(band, float) and math.isnan(band))
+            else str(band),
+            risk_items=tuple(x for x in str(risk or "").split(",") if x),
+        ))
+    return out
+
+
+def _expected_match(
+    a: AdministrationRecord, spec: Any, sc: InstrumentScore,
+    prob: Callable[[Where, str, str], None],
+) -> bool:
     ok = True
-    if a.episode not in episodes and a.episode not in new_episodes:
-        prob(a.where, "episode", f"episode {a.episode!r} is neither stored nor given")
-        ok = False
-    if isinstance(a.session, bool) or not isinstance(a.session, int) or a.session < 0:
-        prob(a.where, "session", f"session = {a.session!r}; expected an integer 0 or greater")
-        ok = False
-    if a.rater_clinician and a.rater_clinician not in clinicians and (
-        a.rater_clinician not in new_clinicians
-    ):
-        prob(a.where, "rater_clinician",
-             f"rater_clinician {a.rater_clinician!r} is neither stored nor given")
-        ok = False
-    if a.idempotency_key is not None and (
-        not a.idempotency_key.strip() or len(a.idempotency_key) > MAX_KEY_LENGTH
-    ):
-        prob(a.where, "idempotency_key",
-             f"idempotency_key = {a.idempotency_key!r}; expected a non-empty string of at most "
-             f"{MAX_KEY_LENGTH} characters")
-        ok = False
-    try:
-        spec = registry.get(a.instrument)
-    except InputError as exc:
-        prob(a.where, "instrument", str(exc))
-        return None
-    if a.version is not None and a.version != spec.version:
-        prob(a.where, "instrument_version",
-             f"instrument_version = {a.version!r}; this Bordin scores {spec.id} version "
-             f"{spec.version}")
-        ok = False
-    if a.rater not in spec.raters:
-        prob(a.where, "rater",
-             f"rater = {a.rater!r}; {spec.id} is rated by {' or '.join(spec.raters)}")
-        ok = False
-    if a.rater == "patient" and a.rater_clinician:
-        prob(a.where, "rater_clinician",
-             f"rater_clinician = {a.rater_clinician!r}; expected none when the patient rates")
-        ok = False
-    try:
-        tgt = check_target(spec, a.target)
-        answers = canonical_responses(spec, a.responses)
-        sc = score(spec, answers)
-    except InputError as exc:
-        prob(a.where, exc.field, str(exc))
-        return None
     for scale, given in a.expected.items():
         mine = sc.total if scale == "total" else sc.subscales.get(scale)
         if mine is None:
@@ -467,11 +541,28 @@ def _check_administration(
             prob(a.where, scale,
                  f"{scale} = {given:g} in the file, but the items score {mine:g}")
             ok = False
-    if not ok:
-        return None
-    if a.idempotency_key is None:
-        a.idempotency_key = _derived_key(a, spec.id)
-    return spec, answers, tgt, sc
+    return ok
+
+
+def _known_people(
+    a: AdministrationRecord,
+    episodes: dict[str, Any],
+    new_episodes: dict[str, EpisodeRecord],
+    clinicians: dict[str, Any],
+    new_clinicians: dict[str, ClinicianRecord],
+    prob: Callable[[Where, str, str], None],
+) -> bool:
+    ok = True
+    if a.episode not in episodes and a.episode not in new_episodes:
+        prob(a.where, "episode", f"episode {a.episode!r} is neither stored nor given")
+        ok = False
+    if a.rater_clinician and a.rater_clinician not in clinicians and (
+        a.rater_clinician not in new_clinicians
+    ):
+        prob(a.where, "rater_clinician",
+             f"rater_clinician {a.rater_clinician!r} is neither stored nor given")
+        ok = False
+    return ok
 
 
 def _derived_key(a: AdministrationRecord, instrument: str) -> str:
