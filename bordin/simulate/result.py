@@ -155,6 +155,60 @@ class SimulatedClinic:
         ]
         return pd.DataFrame(rows, columns=["what", "count"])
 
+    def plot_episode(self, episode: int, *, alliance: str = "wai_sr",
+                     outcome: str = "phq9") -> Any:
+        """One episode session by session: observed scores, latent course, ruptures.
+
+        Parameters
+        ----------
+        episode
+            Episode id.
+        alliance, outcome
+            Instruments whose totals are drawn (when the episode has them).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Top: latent alliance with the observed alliance total on a second axis;
+            bottom: latent symptoms and the observed outcome total. Open ruptures
+            are shaded.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if episode not in set(self.episodes["episode"]):
+            raise InputError(field="episode", value=episode,
+                             allowed=f"an episode id from 1 to {len(self.episodes)}")
+        s = self.truth.sessions[self.truth.sessions["episode"] == episode]
+        adm = self.administrations[self.administrations["episode"] == episode]
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+        ax1.plot(s["session"], s["alliance"], color="#4c72b0", label="latent alliance")
+        ax2.plot(s["session"], s["symptoms"], color="#c44e52", label="latent symptoms")
+        for ax, inst, colour in ((ax1, alliance, "#4c72b0"), (ax2, outcome, "#c44e52")):
+            obs = adm[adm["instrument"] == inst]
+            if len(obs):
+                tw = ax.twinx()
+                tw.plot(obs["session"], obs["total"], "o--", color=colour, alpha=0.5,
+                        label=f"{inst} total")
+                tw.set_ylabel(f"{inst} total")
+            ax.legend(loc="upper left", fontsize=8)
+        r = self.truth.ruptures[self.truth.ruptures["episode"] == episode]
+        last = int(s["session"].max()) if len(s) else 1
+        for row in r.itertuples():
+            end = row.repaired_session if not pd.isna(row.repaired_session) else last + 1
+            for ax in (ax1, ax2):
+                ax.axvspan(row.start_session - 0.5, end - 0.5, color="grey", alpha=0.2)
+        ax1.set_ylabel("alliance (latent)")
+        ax2.set_ylabel("symptoms (latent)")
+        ax2.set_xlabel("session")
+        ep = self.episodes[self.episodes["episode"] == episode].iloc[0]
+        ax1.set_title(f"episode {episode}: {ep['format']}, {ep['diagnosis']}, "
+                      f"{ep['ended']} after {ep['n_sessions']} sessions")
+        fig.tight_layout()
+        return fig
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: every table as a list of records, plus the parameters."""
         out: dict[str, Any] = {

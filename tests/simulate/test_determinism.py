@@ -90,3 +90,17 @@ def test_edge_sizes_and_settings() -> None:
     assert (roles.loc[med.episodes["clinician"]] == "therapist").all()
     blank = sim.clinic(seed=1, n_episodes=20, item_missing_rate=1.0, fis_raters=0)
     assert len(blank.responses) == 0 and len(blank.administrations) == 0
+
+
+def test_plot_episode(tmp_path: Path) -> None:
+    from bordin.errors import InputError
+
+    d = sim.clinic("clinic", seed=3, n_episodes=200)
+    ep = int(d.truth.ruptures["episode"].iloc[0])
+    fig = d.plot_episode(ep)
+    assert len(fig.axes) >= 2
+    fig.savefig(tmp_path / "episode.png")
+    assert (tmp_path / "episode.png").stat().st_size > 1000
+    with pytest.raises(InputError) as err:
+        d.plot_episode(10_000)
+    assert err.value.field == "episode"
