@@ -42,6 +42,7 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return _run
 
 
+@pytest.mark.slow  # a fresh interpreter imports every CLI module
 def test_console_entry_point_runs_meta(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     pd.DataFrame({"r": [0.2, 0.3, 0.1, 0.25], "n": [40, 50, 60, 80]}).to_csv(path, index=False)
