@@ -75,6 +75,10 @@ def monitor(
     from bordin.monitor import monitor_frame
     from bordin.monitor.records import alert_records, flat_frame
 
+    kinds = ("risk", "not_on_track", "rupture", "discrepancy", "ceiling")
+    for k in kind or ():
+        if k not in kinds:
+            raise InputError(field="--kind", value=k, allowed=f"one of {', '.join(kinds)}")
     adm = _read(file)
     rules_ = [_rule(r) for r in rule] if rule else None
     alerts = monitor_frame(adm, rules=rules_, by_session=by_session, population_sd=population_sd)

@@ -23,10 +23,14 @@ def spec_or_none(instrument: str) -> Any:
         from bordin.instruments import registry
     except ImportError:  # the instruments package is older than this module
         return None
+    from bordin.errors import InputError
+
     try:
         return registry.get(instrument)
-    except Exception:  # an unknown id: monitor what we can without a spec
-        return None
+    except InputError as exc:
+        if exc.field == "instrument":  # an unknown id: monitor what we can without a spec
+            return None
+        raise  # a broken spec file must not pass silently
 
 
 def kind_of(instrument: str) -> str | None:
