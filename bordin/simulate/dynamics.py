@@ -135,6 +135,14 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
     repair_logit = _logit(p.repair_rate) + p.repair_skill_effect * st.repair_skill[clin]
     drop_logit0 = _logit(p.dropout_rate) if p.dropout_rate > 0 else -np.inf
     lo, hi = p.rate_bounds
+    # reciprocal within-patient couplings, moderated by the patient's stable alliance
+    # level and intake severity (both standardised across episodes)
+    sd_base = float(base_rated.std()) if n > 1 and base_rated.std() > 0 else 1.0
+    couple = np.clip(1.0 + p.reciprocal_alliance_moderation * base_rated / sd_base
+                     - p.reciprocal_symptom_moderation * st.ep_severity[order]
+                     / max(p.severity_sd, 1e-9), 0.0, 3.0)
+    beta_ya = p.symptom_to_alliance * couple
+    w_dyn_e = p.alliance_dynamic_weight * couple
 
     # state
     y = st.ep_severity[order].copy()
@@ -191,14 +199,14 @@ def run_course(p: Parameters, st: Structure, rng: np.random.Generator) -> Course
             fluct[sl] = ar * fluct[sl] + innov * rng.normal(size=k)
         growth = -p.alliance_growth * np.exp(-(s - 1) / max(p.alliance_growth_sessions, 1e-9))
         improvement = y1[sl] - y[sl]
-        dyn = (growth + fluct[sl] + p.symptom_to_alliance * improvement
+        dyn = (growth + fluct[sl] + beta_ya[sl] * improvement
                - open_depth[sl] + bonus[sl])
         a_rated = base_rated[sl] + dyn
-        sec_rated = sec_base[sl] + growth + 0.5 * fluct[sl] + p.symptom_to_alliance * improvement
-        w_dyn = p.alliance_dynamic_weight
+        sec_rated = sec_base[sl] + growth + 0.5 * fluct[sl] + beta_ya[sl] * improvement
+        w_dyn = w_dyn_e[sl]
         heal_primary = heal_base[sl] + w_dyn * dyn
         heal_sec = heal_sec_base[sl] + w_dyn * (growth + 0.5 * fluct[sl]
-                                                + p.symptom_to_alliance * improvement)
+                                                + beta_ya[sl] * improvement)
         m = mix[sl]
         heal = (1 - m) * heal_primary + m * heal_sec
         # EXPECTANCY, SPECIFIC, CARE

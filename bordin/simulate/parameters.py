@@ -339,6 +339,17 @@ class Parameters:
         0.12, "Rise of the next session's alliance per unit of symptom improvement since intake.",
         "paper: 17-study IPD meta-analysis: symptoms predict subsequent alliance",
     )
+    reciprocal_alliance_moderation: float = _p(
+        0.0, "Rise of both reciprocal within-patient couplings (alliance -> next symptoms, "
+        "symptoms -> next alliance) per SD of the patient's stable alliance level.",
+        "paper: IPD meta-analysis: reciprocal relation stronger for patients with stronger "
+        "alliance relative to other patients",
+    )
+    reciprocal_symptom_moderation: float = _p(
+        0.0, "Fall of both reciprocal within-patient couplings per SD of intake severity.",
+        "paper: IPD meta-analysis: reciprocal relation stronger for patients with lower "
+        "symptom level",
+    )
     alliance_dynamic_weight: float = _p(
         1.0, "How much the session-to-session part of the alliance heals (within-patient "
         "effect of the alliance on next-session symptoms).",
@@ -836,6 +847,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_sessions": 7,
         "dropout_rate": 0.01,
         "symptom_to_alliance": 0.4,
+        "reciprocal_alliance_moderation": 0.4,
+        "reciprocal_symptom_moderation": 0.8,
         "alliance_dynamic_weight": 1.0,
         "schedule": _IPD_SCHEDULE,
     },
