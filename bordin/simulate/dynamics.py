@@ -25,6 +25,15 @@ Per session ``s`` of episode ``e`` (all quantities latent):
 * **symptoms** move towards the healthy level at a rate that sums the natural
   rate and the three pathways (scaled by the diagnosis' alliance strength for
   the alliance-borne parts), less the harm of an open rupture, plus noise.
+
+The two reciprocal within-patient couplings (alliance deviation -> next
+symptoms, improvement -> next alliance) are scaled per episode by
+``1 + reciprocal_alliance_moderation * z(stable alliance) -
+reciprocal_symptom_moderation * z(intake severity)`` (clipped to [0, 3]).
+Ruptures start with a probability that rises with dyad difficulty, drop the
+alliance by a gamma-distributed depth until repaired (repair probability rises
+with the clinician's rupture-repair skill), and each session a dropout hazard
+acts on the alliance, the symptom course and any open rupture.
 """
 
 from __future__ import annotations
