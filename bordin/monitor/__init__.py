@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from bordin.monitor import rules
-from bordin.monitor.batch import Watch, monitor_frame
+from bordin.monitor.batch import Watch, estimate_population_sd, monitor_frame
 from bordin.monitor.change import ChangeStatus, reliable_change_status
 from bordin.monitor.detect import detect_ruptures
 from bordin.monitor.discrepancy import discrepancy
@@ -35,6 +35,7 @@ __all__ = [
     "Watch",
     "detect_ruptures",
     "discrepancy",
+    "estimate_population_sd",
     "feedback_for",
     "monitor_frame",
     "not_on_track",

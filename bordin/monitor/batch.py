@@ -37,7 +37,15 @@ from bordin.monitor.rules import (
     RuptureRule,
 )
 
-__all__ = ["ALERT_COLUMNS", "DEFAULT_WATCHES", "SCALES", "Watch", "monitor_frame", "rupture_frame"]
+__all__ = [
+    "ALERT_COLUMNS",
+    "DEFAULT_WATCHES",
+    "SCALES",
+    "Watch",
+    "estimate_population_sd",
+    "monitor_frame",
+    "rupture_frame",
+]
 
 SCALES = ("total", "goal", "task", "bond")
 EPISODE_ATTRS = ("organization", "clinician", "patient")
@@ -118,17 +126,55 @@ def _subset(g: Grouped, keep_group: np.ndarray) -> tuple[Grouped, np.ndarray]:
     return sub, old[sub.starts] if old.size else old
 
 
-def _population_sd(ls: LongScores) -> np.ndarray:
-    """Per group: the between-patient SD of its stratum (instrument, rater, target,
-    scale), estimated as the SD of the series' mean scores; NaN with < 2 series."""
+def _population_table(ls: LongScores) -> np.ndarray:
+    """Between-patient SD per (instrument, scale): the SD (ddof 1) of the series' mean
+    scores, over every series of that instrument and scale; NaN with < 2 series.
+
+    Returned as a table indexed by (instrument code, scale code).
+    """
     g = ls.g
+    ni, ns = len(ls.ins_u), len(ls.scale_u)
+    table = np.full((ni, ns), np.nan)
+    if not g.n_groups:
+        return table
     n = (g.ends - g.starts).astype(float)
-    sums = np.bincount(g.grp, weights=g.val, minlength=g.n_groups)
-    means = sums / n
-    strata = pd.DataFrame(
-        {"i": ls.instrument, "r": ls.rater, "t": ls.target, "s": ls.scale, "m": means}
-    )
-    return strata.groupby(["i", "r", "t", "s"], sort=False)["m"].transform("std").to_numpy()
+    means = np.bincount(g.grp, weights=g.val, minlength=g.n_groups) / n
+    stratum = ls.ins_code * ns + ls.scale_code
+    k = np.bincount(stratum, minlength=ni * ns).astype(float)
+    m = np.bincount(stratum, weights=means, minlength=ni * ns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = m / k
+        dev = np.bincount(stratum, weights=(means - mu[stratum]) ** 2, minlength=ni * ns)
+        sd = np.sqrt(dev / (k - 1))
+    sd[k < 2] = np.nan
+    return sd.reshape(ni, ns)
+
+
+def _population_sd(ls: LongScores) -> np.ndarray:
+    """Per group: the between-patient SD of its instrument and scale."""
+    if not ls.g.n_groups:
+        return np.zeros(0)
+    return _population_table(ls)[ls.ins_code, ls.scale_code]
+
+
+def estimate_population_sd(
+    administrations: pd.DataFrame, *, scales: tuple[str, ...] = SCALES
+) -> dict[str, float]:
+    """The between-patient SD of every alliance scale in a clinic's administrations.
+
+    The SD (ddof 1) of the series' mean scores (one series per episode, instrument,
+    rater, target and scale), pooled by instrument and scale; keys
+    ``"instrument.scale"``. :func:`monitor_frame` uses exactly these when it is given no
+    ``population_sd``; pass them to :class:`~bordin.monitor.EpisodeMonitor` (or to a
+    run over a few episodes) so that the combined rule judges every episode against
+    the same clinic.
+    """
+    ls = long_scores(check_frame(administrations), scales=scales)
+    table = _population_table(ls)
+    kinds = np.array([kind_of(str(i)) == "alliance" for i in ls.ins_u], dtype=bool)
+    return {f"{i}.{sc}": float(table[a, b])
+            for a, i in enumerate(ls.ins_u) for b, sc in enumerate(ls.scale_u)
+            if kinds[a] and np.isfinite(table[a, b])}
 
 
 def _run_rule(
@@ -467,8 +513,8 @@ def monitor_frame(
     population_sd
         Between-patient SD for the combined rule: a number, a mapping from
         ``"instrument.scale"`` or ``"instrument"`` to a number, or None to estimate it
-        from this frame (the SD of the series' mean scores, per instrument, rater,
-        target and scale).
+        from this frame with :func:`estimate_population_sd` (the SD of the series'
+        mean scores, per instrument and scale).
     ceiling_share
         Share of scores at the scale maximum that raises a ceiling note.
     discrepancy, discrepancy_threshold, discrepancy_pairs, discrepancy_direction

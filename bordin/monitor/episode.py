@@ -109,7 +109,8 @@ class EpisodeMonitor:
     population_sd
         Between-patient SD for the combined rule: a number or a mapping from
         ``"instrument.scale"`` / ``"instrument"``; without one the combined rule uses the
-        within-patient SD only (the batch estimates it from the clinic; pass that).
+        within-patient SD only. Pass the clinic's
+        :func:`~bordin.monitor.estimate_population_sd` to judge as the batch does.
     by_session, expected
         Not-on-track settings, as in :func:`~bordin.monitor.monitor_frame`.
     discrepancy_threshold, discrepancy_pairs, discrepancy_direction

@@ -242,7 +242,13 @@ def resolve(db: Session, *, alert_id: int, version: int) -> Any:
 def monitor_database(db: Session, *, episodes: Sequence[str] | None = None,
                      **monitor_options: Any) -> StoreResult:
     """Run :func:`~bordin.monitor.monitor_frame` over the store's administrations (all,
-    or some episodes) and store the alerts."""
+    or some episodes) and store the alerts.
+
+    For a run over a few episodes (after a submission), pass the clinic's
+    ``population_sd`` (:func:`~bordin.monitor.estimate_population_sd`, computed on a
+    clinic-wide run and kept): estimated from a few episodes alone it would differ,
+    and the combined rule's evidence with it.
+    """
     from bordin.monitor.batch import monitor_frame
     from bordin.store.queries import administrations_frame
 

@@ -211,3 +211,17 @@ def test_monitor_state_survives_pickling() -> None:
     a = m.add(session=6, instrument="wai_sr", scores={"total": 51})
     b = copy.add(session=6, instrument="wai_sr", scores={"total": 51})
     assert a == b and [x["state"] for x in a] == ["repaired", "repaired"]
+
+
+def test_estimated_population_sd_by_hand(frame: pd.DataFrame) -> None:
+    from bordin.monitor import estimate_population_sd
+
+    est = estimate_population_sd(frame)
+    w = frame.loc[frame["instrument"] == "wai_sr"]
+    by_hand = w.groupby("episode")["bond"].mean().std(ddof=1)
+    assert est["wai_sr.bond"] == pytest.approx(by_hand, rel=1e-12)  # same sums, other order
+    assert not any(k.startswith("phq9") for k in est)  # alliance scales only
+    # The batch's default equals passing the estimate explicitly.
+    a = monitor_frame(frame)
+    b = monitor_frame(frame, population_sd=est)
+    pd.testing.assert_frame_equal(a, b)
