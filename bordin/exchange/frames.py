@@ -369,4 +369,5 @@ def _administration(
         rater_clinician=_text(row, "rater_clinician"),
         session_date=session_date,
         expected=expected,
+        patient=_text(row, "patient"),
     )

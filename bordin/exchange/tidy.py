@@ -37,7 +37,8 @@ def _read_table(path: Path) -> pd.DataFrame:
         elif path.suffix == ".csv":
             # Everything as text: codes such as "007" stay codes, and each cell
             # is parsed (with its line number) when the row is checked.
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                             encoding="utf-8-sig")
             first = 2
         else:
             raise InputError(field="file", value=str(path), allowed="a .csv or .parquet file")

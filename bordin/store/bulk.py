@@ -124,6 +124,7 @@ class AdministrationRecord:
     rater_clinician: str | None = None
     session_date: date | None = None
     expected: dict[str, float] = field(default_factory=dict)
+    patient: str | None = None
 
 
 @dataclass
@@ -556,6 +557,13 @@ def _known_people(
     if a.episode not in episodes and a.episode not in new_episodes:
         prob(a.where, "episode", f"episode {a.episode!r} is neither stored nor given")
         ok = False
+    elif a.patient is not None:
+        stored = episodes.get(a.episode)
+        owner = stored.patient.code if stored is not None else new_episodes[a.episode].patient
+        if owner != a.patient:
+            prob(a.where, "patient",
+                 f"patient {a.patient!r} is not the patient of episode {a.episode!r}")
+            ok = False
     if a.rater_clinician and a.rater_clinician not in clinicians and (
         a.rater_clinician not in new_clinicians
     ):

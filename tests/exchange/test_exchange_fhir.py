@@ -147,3 +147,34 @@ def test_pseudonymised_bundle_has_no_codes_names_or_real_dates(
     Bundle.model_validate_json(text)
     for code in ("P07", "T01", "E03", "sample-E01", "Northside", "2024-01-08"):
         assert code not in text
+
+
+def test_a_single_response_for_a_stored_session(
+    sample: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A bare QuestionnaireResponse naming a stored session (Encounter/E01-s9) is imported;
+    one whose subject is not the episode's patient is refused."""
+    path = tmp_path / "bundle.json"
+    with sample() as db:
+        export_fhir(db, path)
+    raw = json.loads(path.read_text())
+    qr = next(e["resource"] for e in raw["entry"]
+              if e["resource"]["resourceType"] == "QuestionnaireResponse"
+              and e["resource"]["encounter"]["reference"] == "Encounter/E01-s1"
+              and "/gad7|" in e["resource"]["questionnaire"])
+    qr["identifier"]["value"] = "new-gad7-E01-9"
+    qr["encounter"]["reference"] = "Encounter/E01-s9"
+    qr["authored"] = "2024-03-04T10:00:00+00:00"
+    single = tmp_path / "qr.json"
+    single.write_text(json.dumps(qr))
+    before = counts(sample)["administrations"]
+    with sample() as db:
+        assert import_fhir(db, single).administrations == 1
+    assert counts(sample)["administrations"] == before + 1
+
+    qr["identifier"]["value"] = "wrong-patient"
+    qr["subject"]["reference"] = "Patient/P02"
+    single.write_text(json.dumps(qr))
+    with sample() as db, pytest.raises(ImportRowsError, match="not the patient of episode"):
+        import_fhir(db, single)
+    assert counts(sample)["administrations"] == before + 1

@@ -6,6 +6,9 @@ QuestionnaireResponses become administrations: the instrument from the
 patient from ``subject``, the session from ``encounter`` (an ``Encounter`` of
 the bundle with Bordin's session-number extension and its ``EpisodeOfCare``),
 the rater from Bordin's rater extension or else from the type of ``source``.
+A response whose encounter is not in the bundle may name a stored session as
+``Encounter/<episode>-s<number>``. A bare QuestionnaireResponse is read as a
+bundle of one.
 Observations derived from a response are checked against Bordin's scoring of
 its items. The ``line`` of a problem is the entry's position in the bundle
 (the first entry is 1).
@@ -14,6 +17,7 @@ its items. The ``line`` of a problem is the entry's position in the bundle
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from bordin.store.bulk import ImportResult, Progress, import_batch
 
 __all__ = ["import_fhir", "read_bundle", "tidy_from_bundle"]
 
+_SESSION_ID = re.compile(r"^(.+)-s(\d+)$")
 SOURCE_RATER = {"Patient": "patient", "RelatedPerson": "patient", "Practitioner": "clinician",
                 "PractitionerRole": "clinician"}
 
@@ -44,9 +49,12 @@ def read_bundle(path: str | Path) -> Any:
     except (OSError, ValueError) as exc:
         raise InputError(field="file", value=str(p), allowed=f"a readable JSON file ({exc})") \
             from exc
-    if raw.get("resourceType") != "Bundle":
-        raise InputError(field="resourceType", value=raw.get("resourceType"),
-                         allowed="'Bundle'", context=p.name)
+    if isinstance(raw, dict) and raw.get("resourceType") == "QuestionnaireResponse":
+        raw = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": raw}]}
+    if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
+        raise InputError(field="resourceType",
+                         value=raw.get("resourceType") if isinstance(raw, dict) else raw,
+                         allowed="'Bundle' or 'QuestionnaireResponse'", context=p.name)
     try:
         return Bundle.model_validate(raw)
     except ValidationError as exc:
@@ -179,7 +187,12 @@ def _response(
     episode_id, session, session_date = encounters.get(enc[1], (None, None, None)) if enc \
         else (None, None, None)
     ep = episode_of.get(episode_id or "", {})
+    if enc and enc[1] not in encounters and (m := _SESSION_ID.match(enc[1])):
+        # An encounter of a stored episode, named as Bordin names sessions: <episode>-s<n>.
+        ep = {"episode": m.group(1)}
+        session = int(m.group(2))
     source = _ref_id(r.source)
+    subject = _ref_id(r.subject)
     rater = _ext(r, c.EXT_RATER) or (SOURCE_RATER.get(source[0]) if source else None)
     rater_clinician = None
     if source is not None and source[0] == "Practitioner":
@@ -199,7 +212,7 @@ def _response(
     row: dict[str, Any] = {
         LINE: n, "administration_id": f"entry-{n}",
         "organization": ep.get("organization"), "clinician": ep.get("clinician"),
-        "patient": pat.get(_ref_id(r.subject)[1]) if _ref_id(r.subject) else None,
+        "patient": pat.get(subject[1], subject[1]) if subject else None,
         "episode": ep.get("episode") or (f"<encounter {enc[1]} not in the bundle>"
                                           if enc else None),
         "session": session, "date": session_date, "instrument": instrument,
