@@ -32,6 +32,7 @@ from scipy import stats
 
 from bordin.errors import EstimationError, InputError
 from bordin.monitor._frame import check_frame, codes_of, frame_of, numeric_column
+from bordin.monitor._series import as_series
 from bordin.monitor._specs import kind_of, spec_or_none
 from bordin.monitor.change import ChangeStatus, change_codes, reliable_change_status
 
@@ -279,6 +280,41 @@ class NotOnTrack:
     change: ChangeStatus
     expected: dict[str, float] | None
     by_session: int
+    sessions: tuple[int, ...] = ()
+    scores: tuple[float, ...] = ()
+    curves: ExpectedRecovery | None = field(default=None, repr=False)
+
+    def plot(self, ax: Any = None) -> Any:
+        """The course against intake: the observed scores, the reliable-change lines
+        (intake ± the reliable change) and, with curves, the expected band."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 3.5))
+        else:
+            fig = ax.figure
+        ch = self.change
+        last = max(self.sessions[-1] if self.sessions else ch.latest_session, self.by_session)
+        if self.curves is not None:
+            t = np.arange(0, last - ch.intake_session + 1)
+            b = self.curves.band(intake=ch.intake, sessions_since_intake=t)
+            x = t + ch.intake_session
+            ax.plot(x, b["expected"], color="tab:blue", lw=1, label="expected")
+            ax.fill_between(x, b["lower"], b["upper"], color="tab:blue", alpha=0.15,
+                            label=f"{self.curves.coverage:.0%} band")
+        if np.isfinite(ch.threshold):
+            for sign in (-1, 1):
+                ax.axhline(ch.intake + sign * ch.threshold, color="0.5", ls=":", lw=1)
+        ax.plot(self.sessions, self.scores, marker="o", color="0.2", label="observed")
+        ax.axvline(self.by_session, color="0.7", ls="--", lw=1)
+        ax.set_xlabel("session")
+        ax.set_ylabel(f"{ch.instrument} {ch.scale}")
+        ax.set_title(("not on track: " + ", ".join(self.reasons)) if self.flag else "on track")
+        ax.legend(loc="best", fontsize=8)
+        return fig
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict with the evidence."""
@@ -321,6 +357,7 @@ def not_on_track(
     if isinstance(by_session, bool) or not isinstance(by_session, int) or by_session < 2:
         raise InputError(field="by_session", value=by_session, allowed="a whole number >= 2")
     ch = reliable_change_status(scores, instrument=instrument, scale=scale, norms=norms)
+    sess, val = as_series(scores)
     reasons = []
     if ch.category == "deteriorated":
         reasons.append("reliable_deterioration")
@@ -338,7 +375,8 @@ def not_on_track(
         if bool(expected.off_track(np.array(ch.latest), b["lower"], b["upper"])):
             reasons.append("outside_expected_band")
     return NotOnTrack(flag=bool(reasons), reasons=tuple(reasons), change=ch, expected=band,
-                      by_session=by_session)
+                      by_session=by_session, sessions=tuple(int(x) for x in sess),
+                      scores=tuple(float(x) for x in val), curves=expected)
 
 
 def _last_run_start(grp: np.ndarray, sess: np.ndarray, flag: np.ndarray) -> pd.DataFrame:

@@ -66,6 +66,8 @@ def test_empirical_flag_outside_the_band_on_the_worse_side() -> None:
     assert off.flag and off.reasons == ("outside_expected_band",)
     assert off.expected["upper"] == pytest.approx(18.96352473750343, abs=1e-12)
     assert off.expected["observed"] == 19.0
+    assert off.sessions == (1, 2, 3, 4) and off.scores[-1] == 19.0
+    assert len(off.plot().axes[0].lines) >= 3  # expected, observed, reliable-change lines
     # Far better than expected is not "off track".
     better = not_on_track(pd.Series([18, 1.0], index=[1, 4]), instrument="phq9",
                           expected=CURVE, by_session=10)
