@@ -189,6 +189,11 @@ class RMAResult:
         return self._slab
 
     @property
+    def tval(self) -> Array:
+        """The test statistics under a t test (same numbers as :attr:`zval`)."""
+        return self.zval
+
+    @property
     def b(self) -> Array:
         """Alias of :attr:`beta` (metafor's old name)."""
         return self.beta
