@@ -7,8 +7,10 @@ in every export made with the same secret, and nobody without the secret can
 compute a pseudonym from a known code. Names are dropped. Dates are either
 shifted by a per-patient offset (derived from the same keyed hash, so the
 intervals within a patient's care are kept) or removed, leaving session
-numbers as the only time axis. Organization codes are kept (clinics are the
-unit of many analyses); diagnosis codes and all scores are kept.
+numbers as the only time axis. Rows are ordered by pseudonym and
+administrations renumbered, so neither database ids nor the order of the real
+codes survive. Organization codes are kept (clinics are the unit of many
+analyses); diagnosis codes and all scores are kept.
 """
 
 from __future__ import annotations
@@ -128,6 +130,22 @@ class Pseudonymiser:
             if "target_ref" in adm.columns:
                 adm["target_ref"] = adm["target_ref"].map(lambda r: self.pseudonym("ref", r))
             adm = self._codes(adm)
+        resp = data.responses.copy()
+        if not adm.empty and "administration_id" in adm.columns:
+            # Database ids (and the order of the real codes) would link back to
+            # the source: order rows by pseudonym and number them afresh.
+            adm = adm.sort_values(["episode", "session", "instrument", "rater"], kind="stable")
+            new_ids = dict(zip(adm["administration_id"], range(1, len(adm) + 1), strict=True))
+            adm["administration_id"] = adm["administration_id"].map(new_ids)
+            adm = adm.reset_index(drop=True)
+            if not resp.empty:
+                resp["administration_id"] = resp["administration_id"].map(new_ids)
+                resp = resp.dropna(subset=["administration_id"]).astype(
+                    {"administration_id": "int64"})
+                resp = resp.sort_values(["administration_id"], kind="stable").reset_index(
+                    drop=True)
+        if not eps.empty:
+            eps = eps.sort_values("episode", kind="stable").reset_index(drop=True)
         clin = data.clinicians.copy()
         if not clin.empty:
             clin["clinician"] = clin["clinician"].map(lambda c: self.pseudonym("clinician", c))
@@ -136,8 +154,10 @@ class Pseudonymiser:
         orgs = data.organizations.copy()
         if not orgs.empty and "name" in orgs.columns:
             orgs["name"] = None
-        return replace(data, episodes=eps, administrations=adm, clinicians=clin,
-                       organizations=orgs)
+        if not clin.empty:
+            clin = clin.sort_values("clinician", kind="stable").reset_index(drop=True)
+        return replace(data, episodes=eps, administrations=adm, responses=resp,
+                       clinicians=clin, organizations=orgs)
 
     def _codes(self, df: pd.DataFrame) -> pd.DataFrame:
         for col, kind in (("patient", "patient"), ("clinician", "clinician"),
