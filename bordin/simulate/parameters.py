@@ -274,8 +274,8 @@ class Parameters:
         "Case mix of primary diagnoses.",
     )
     diagnosis_alliance_strength: tuple[tuple[str, float], ...] = _p(
-        (("depression", 1.0), ("anxiety", 1.0), ("ptsd", 1.0), ("eating", 0.2),
-         ("substance", 0.3), ("borderline_pd", 1.2), ("other_pd", 1.2)),
+        (("depression", 1.0), ("anxiety", 1.0), ("ptsd", 1.0), ("eating", 0.15),
+         ("substance", 0.2), ("borderline_pd", 1.2), ("other_pd", 1.2)),
         "Multiplier of every alliance effect on symptoms (CARE, EXPECTANCY, adherence, rupture "
         "harm) by diagnosis.",
         "paper: Flückiger et al. by diagnosis: eating r=.15, substance r=.14, "
