@@ -192,10 +192,12 @@ def _cr2(model: Any, *, codes: np.ndarray, n: int, level: float) -> RobustResult
         D = np.linalg.cholesky(Phi).T
         G = D @ (Phi - Xj @ M @ Xj.T) @ D.T
         ev, U = np.linalg.eigh((G + G.T) / 2)
-        if ev[0] <= 0:
-            raise InputError(field="cluster", value="a cluster whose effects are fully "
-                             "determined by the fixed effects", allowed="clusters for CR2")
-        A = D.T @ (U * ev**-0.5) @ U.T @ D
+        # G^{-1/2} as a generalised inverse: eigenvalues at or below 1e-12 are those of a
+        # cluster that alone determines a coefficient (zero in exact arithmetic) and are
+        # dropped, as clubSandwich's matrix_power does.
+        root = np.zeros_like(ev)
+        root[ev > 1e-12] = ev[ev > 1e-12] ** -0.5
+        A = D.T @ (U * root) @ U.T @ D
         Wj = np.linalg.inv(Phi)
         u = Xj.T @ Wj @ A @ e[idx]
         meat += np.outer(u, u)
