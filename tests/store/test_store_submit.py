@@ -215,3 +215,27 @@ def test_frames_use_a_fixed_number_of_queries(factory: sessionmaker[Session], cl
         with factory() as db:
             _submit(db, clinic, idempotency_key=f"n{i}", session_number=4 + i)
     assert statements() == one == 3
+
+
+def test_commit_false_keeps_the_callers_transaction(
+    factory: sessionmaker[Session], clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With commit=False a failed submission is undone (savepoint) but the caller's own
+    pending writes survive, and a good one is committed with them."""
+    import bordin.store.submit as submit_module
+    from bordin.store.models.alerts import Alert
+
+    real = submit_module.score_rows
+    with factory() as db:
+        db.add(Alert(episode_id=clinic.episode_id, kind="risk", rule="r", dedupe_key="a1"))
+        db.flush()
+        monkeypatch.setattr(submit_module, "score_rows", lambda *_a: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            _submit(db, clinic, commit=False)
+        monkeypatch.setattr(submit_module, "score_rows", real)
+        _submit(db, clinic, idempotency_key="k-2", commit=False)
+        db.commit()
+    with factory() as db:
+        assert _count(db, Alert) == 1
+        assert db.scalars(select(Administration.idempotency_key)).all() == ["k-2"]
+        assert _count(db, TherapySession) == 1
