@@ -7,6 +7,7 @@ The model is ``y_i = x_i'β + u_i + e_i`` with ``u_i ~ N(0, τ²)`` and ``e_i ~ 
 from __future__ import annotations
 
 import math
+import warnings
 from functools import cached_property
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bordin.errors import InputError
+from bordin.errors import InputError, StatisticalWarning
 from bordin.stats.meta._inputs import Design, ModsLike, build_design
 from bordin.stats.meta._tau2 import FIXED, METHODS, Control, estimate_tau2, q_profile_ci
 from bordin.stats.meta._weighted import WLS, Array, _inv_spd, cross, xb
@@ -465,6 +466,9 @@ def rma(
     """
     m, t = _check_method_test(method, test)
     lv = _check_level(level)
+    if m in FIXED and t == "knha":
+        warnings.warn("the Knapp-Hartung adjustment is not meant for fixed-effects models",
+                      StatisticalWarning, stacklevel=2)
     if vi is None:
         if sei is None:
             raise InputError(field="vi", value=None, allowed="sampling variances (or sei=...)")
