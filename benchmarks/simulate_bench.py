@@ -82,8 +82,8 @@ def main() -> None:
           "responses")
     print(f"  wall time   {elapsed:8.2f} s   (target < 10 s for 1M sessions; load average "
           f"{load:.1f} on {os.cpu_count()} cores at start)")
-    print(f"  CPU time    {cpu:8.2f} s   (the wall time on an otherwise idle machine: the "
-          "generator is single-threaded)")
+    print(f"  CPU time    {cpu:8.2f} s   (summed over threads; on an otherwise idle machine the "
+          "wall time is at most this: instruments are drawn in two threads)")
     print(f"  peak memory {rss_after:8.0f} MiB max RSS of the process ({rss_before:.0f} MiB "
           "before the run)")
     if args.tracemalloc:

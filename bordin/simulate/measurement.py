@@ -23,7 +23,9 @@ same in every simulated data set.
 from __future__ import annotations
 
 import dataclasses
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,8 @@ from bordin.simulate.structure import ROLE_STAFF, Structure
 __all__ = ["Measured", "administer"]
 
 _HIGHER_IS_WORSE = {"symptoms", "anxiety"}
+# instruments are drawn in up to two threads (the project's machines have two cores)
+_WORKERS = min(2, os.cpu_count() or 1)
 _ALLIANCE_LATENTS = {"alliance", "programme_alliance", "group_alliance", "staff_alliance"}
 
 
@@ -212,53 +216,75 @@ def _latent(sch: Schedule, course: Course, rows: np.ndarray) -> np.ndarray:
     return src[rows]
 
 
+def _administer_one(
+    p: Parameters, st: Structure, course: Course, sch: Schedule, order: int,
+    rng: np.random.Generator, centres: dict[str, float],
+) -> tuple[_Block, pd.DataFrame]:
+    """One schedule entry: select the sessions, draw the items, score them."""
+    spec = _spec(sch.instrument)
+    rows = _select(sch, st, course, rng, p)
+    ep = course.episode[rows]
+    clin = st.ep_staff[ep] if sch.latent == "staff_alliance" else st.ep_clinician[ep]
+    lat = _latent(sch, course, rows)
+    ok = np.isfinite(lat)  # programme/group/staff alliance exists only where they exist
+    rows, ep, clin, lat = rows[ok], ep[ok], clin[ok], lat[ok]
+    view = _rater_view(sch, lat, clin, st, p, rng)
+    view = view + p.occasion_sd * rng.normal(size=len(view))
+    sign = -1.0 if (sch.latent in _HIGHER_IS_WORSE) == spec.higher_is_better else 1.0
+    shift = np.zeros((len(view), len(spec.items)))
+    if sch.latent == "alliance":
+        bond = course.bond_offset[rows]
+        for name, members in spec.subscales.items():
+            cols = [spec.item_ids.index(i) for i in members]
+            if "bond" in name.lower():
+                shift[:, cols] = bond[:, None]
+            elif "goal" in name.lower() or "task" in name.lower():
+                shift[:, cols] = -0.5 * bond[:, None]
+    centre = centres[sch.latent] * sign if sch.latent in _HIGHER_IS_WORSE else centres[
+        sch.latent]
+    theta = sign * view
+    values, items = _respond(spec, theta, shift * sign, centre, p, rng)
+    miss = rng.random(values.shape) < p.item_missing_rate
+    values[miss] = np.nan
+    # a questionnaire with more blanks than its scoring rule allows was not completed:
+    # it is not an administration (the store refuses unscorable questionnaires too)
+    done = miss.sum(axis=1) <= spec.max_missing
+    if not done.all():
+        values, rows, ep, clin = values[done], rows[done], ep[done], clin[done]
+    session = course.session[rows]
+    date = st.ep_start[ep] + ((session - 1) * st.ep_interval[ep]).astype("timedelta64[D]")
+    block = _Block(
+        instrument=spec.id, rater=sch.rater, target=sch.target, episode=ep,
+        session=session, clinician=clin, organization=st.ep_org[ep], date=date,
+        scores=_score(spec, values), values=values, item_ids=spec.item_ids, order=order,
+    )
+    return block, items
+
+
 def administer(
     p: Parameters, st: Structure, course: Course, rng: np.random.Generator,
 ) -> Measured:
-    """Administer every scheduled instrument and the clinicians' FIS rating."""
+    """Administer every scheduled instrument and the clinicians' FIS rating.
+
+    Each schedule entry draws from its own generator (seeded in order from
+    ``rng``), so the entries can run in two threads (numpy releases the GIL in
+    the array work) and the result is still the same for the same seed.
+    """
     centres = p.mapping("threshold_centres")
-    blocks: list[_Block] = []
-    item_rows: list[pd.DataFrame] = []
-    ep_date0 = st.ep_start
-    for order, sch in enumerate(p.schedule):
-        spec = _spec(sch.instrument)
-        rows = _select(sch, st, course, rng, p)
-        ep = course.episode[rows]
-        clin = st.ep_staff[ep] if sch.latent == "staff_alliance" else st.ep_clinician[ep]
-        lat = _latent(sch, course, rows)
-        ok = np.isfinite(lat)  # programme/group alliance exists only in those formats
-        rows, ep, clin, lat = rows[ok], ep[ok], clin[ok], lat[ok]
-        view = _rater_view(sch, lat, clin, st, p, rng)
-        view = view + p.occasion_sd * rng.normal(size=len(view))
-        sign = -1.0 if (sch.latent in _HIGHER_IS_WORSE) == spec.higher_is_better else 1.0
-        shift = np.zeros((len(view), len(spec.items)))
-        if sch.latent == "alliance":
-            bond = course.bond_offset[rows]
-            for name, members in spec.subscales.items():
-                cols = [spec.item_ids.index(i) for i in members]
-                if "bond" in name.lower():
-                    shift[:, cols] = bond[:, None]
-                elif "goal" in name.lower() or "task" in name.lower():
-                    shift[:, cols] = -0.5 * bond[:, None]
-        centre = centres[sch.latent] * sign if sch.latent in _HIGHER_IS_WORSE else centres[
-            sch.latent]
-        theta = sign * view
-        values, items = _respond(spec, theta, shift * sign, centre, p, rng)
-        item_rows.append(items)
-        miss = rng.random(values.shape) < p.item_missing_rate
-        values[miss] = np.nan
-        # a questionnaire with more blanks than its scoring rule allows was not completed:
-        # it is not an administration (the store refuses unscorable questionnaires too)
-        done = miss.sum(axis=1) <= spec.max_missing
-        if not done.all():
-            values, rows, ep, clin = values[done], rows[done], ep[done], clin[done]
-        session = course.session[rows]
-        date = ep_date0[ep] + ((session - 1) * st.ep_interval[ep]).astype("timedelta64[D]")
-        blocks.append(_Block(
-            instrument=spec.id, rater=sch.rater, target=sch.target, episode=ep,
-            session=session, clinician=clin, organization=st.ep_org[ep], date=date,
-            scores=_score(spec, values), values=values, item_ids=spec.item_ids, order=order,
-        ))
+    seeds = rng.integers(0, 2**63 - 1, size=len(p.schedule) + 1, dtype=np.int64)
+
+    def one(order: int) -> tuple[_Block, pd.DataFrame]:
+        return _administer_one(p, st, course, p.schedule[order], order,
+                               np.random.default_rng(int(seeds[order])), centres)
+
+    if _WORKERS > 1 and len(p.schedule) > 1:
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            done = list(pool.map(one, range(len(p.schedule))))
+    else:
+        done = [one(i) for i in range(len(p.schedule))]
+    blocks = [b for b, _ in done]
+    item_rows = [items for _, items in done]
+    rng = np.random.default_rng(int(seeds[-1]))
     measured = _assemble(blocks, st, item_rows)
     # clinicians' facilitative interpersonal skills, rated by observers on a performance
     # task outside any episode: their own two tables
