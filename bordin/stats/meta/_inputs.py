@@ -141,7 +141,7 @@ def build_design(
             X = M
             names = ["intrcpt" if n == "Intercept" else n for n in names]
             has_intercept = True
-        elif intercept:
+        elif intercept and not isinstance(mods, str):  # a formula decides for itself
             X = np.column_stack([np.ones(k), M])
             names = ["intrcpt", *names]
             has_intercept = True

@@ -239,3 +239,14 @@ def test_multilevel_result_objects() -> None:
         res.robust(cluster="study", vcov="HC3")
     with pytest.raises(InputError, match="cluster"):
         res.robust(cluster=np.zeros(k))  # one cluster: no df left
+
+
+def test_formula_without_intercept_is_respected() -> None:
+    df = pd.DataFrame({"yi": [0.1, 0.2, 0.3, 0.5, 0.4, 0.2], "vi": [0.01] * 6,
+                       "g": list("aabbcc")})
+    cell = rma(yi="yi", vi="vi", data=df, mods="C(g) - 1", method="EE")
+    ref = rma(yi="yi", vi="vi", data=df, mods="C(g)", method="EE")
+    assert len(cell.names) == 3 and cell.QMdf[0] == 3  # omnibus over all three means
+    # equal variances: each cell mean is the mean of its two studies
+    np.testing.assert_allclose(cell.beta, [0.15, 0.4, 0.3], rtol=1e-12)
+    np.testing.assert_allclose(cell.predict()["pred"], ref.predict()["pred"], rtol=1e-12)
