@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from mixed_fixtures import load_reference
 
 from bordin.errors import BoundaryWarning, DataDroppedWarning, InputError, StatisticalWarning
 from bordin.stats.mixed import MixedModel, fit, lrt
@@ -148,12 +149,7 @@ def test_icc(reference, clinic):
 
 
 def a3_data_clinic() -> pd.DataFrame:
-    import json as _json
-
-    from conftest import FIXTURE
-
-    with FIXTURE.open() as fh:
-        return pd.DataFrame(_json.load(fh)["data"]["clinic"])
+    return pd.DataFrame(load_reference()["data"]["clinic"])
 
 
 def test_ranef_levels(a3):

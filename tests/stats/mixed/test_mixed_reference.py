@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import dataset_for
+from mixed_fixtures import dataset_for
 
 from bordin.stats.mixed import fit, lrt
 
