@@ -3,7 +3,8 @@
 SQLite is the embedded default: every connection runs in WAL mode with
 ``synchronous=FULL`` (an acknowledged commit survives a power loss, which
 ``NORMAL`` does not promise in WAL mode) and with foreign keys enforced.
-PostgreSQL is reached through psycopg 3. The schema is created and upgraded
+PostgreSQL is reached through psycopg 3, with ``synchronous_commit`` on for
+every connection. The schema is created and upgraded
 only by the Alembic migrations in :mod:`bordin.store.migrations`.
 """
 
@@ -108,7 +109,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # An acknowledged commit must be on disk, whatever the server default
+        # (synchronous_commit=off can lose "committed" transactions).
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO on")
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine) -> None:

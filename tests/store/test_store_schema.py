@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -146,3 +147,22 @@ def test_alert_dedupe_key_is_unique(factory: sessionmaker[Session], clinic) -> N
                          dedupe_key="same"))
         with pytest.raises(IntegrityError):
             db.commit()
+
+
+@pytest.mark.postgres
+def test_postgresql_commits_are_synchronous() -> None:
+    """Even a connection whose server default is synchronous_commit=off gets it on."""
+    import os
+
+    url = os.environ.get("BORDIN_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("BORDIN_TEST_POSTGRES_URL is not set")
+    sep = "&" if "?" in url else "?"
+    engine = make_engine(f"{url}{sep}options=-csynchronous_commit%3Doff")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    engine.dispose()
+    raw = sa.create_engine(f"{url}{sep}options=-csynchronous_commit%3Doff")
+    with raw.connect() as conn:  # the control: without Bordin's setting it is off
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    raw.dispose()
