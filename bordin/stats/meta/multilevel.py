@@ -275,6 +275,18 @@ class MultilevelResult:
 
         return robust(self, cluster=cluster, adjust=adjust, vcov=vcov)
 
+    def forest_plot(self, **kwargs: Any) -> Any:
+        """Forest plot (matplotlib Figure)."""
+        from bordin.stats.meta.plots import forest_plot
+
+        return forest_plot(self, **kwargs)
+
+    def funnel_plot(self, **kwargs: Any) -> Any:
+        """Funnel plot (matplotlib Figure)."""
+        from bordin.stats.meta.plots import funnel_plot
+
+        return funnel_plot(self, **kwargs)
+
     def weighted_design(self) -> tuple[Array, Array]:
         """``(V⁻¹X, e)``: the sandwich ingredients."""
         return self._WX, self.yi - xb(self.X, self.beta)

@@ -1,17 +1,15 @@
-"""Forest and funnel plots (matplotlib, Agg backend; each returns the Figure)."""
+"""Forest and funnel plots (matplotlib; each returns the Figure)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
+
+# Figures are built with matplotlib's object API (no pyplot): nothing is registered in a
+# global figure manager, so no backend is selected and repeated calls do not leak.
 
 __all__ = ["forest_plot", "funnel_plot"]
 
@@ -44,14 +42,21 @@ def forest_plot(model: Any, *, transf: str | None = None, title: str | None = No
     k = y.shape[0]
     crit = stats.norm.isf((1 - model.level) / 2)
     lo, hi = f(y - crit * np.sqrt(v)), f(y + crit * np.sqrt(v))
-    w = 1 / (v + model.tau2)
+    het = getattr(model, "tau2", None)
+    if het is None:  # multilevel: total heterogeneity
+        het = float(np.sum(model.sigma2))
+    w = 1 / (v + het)
     size = 20 + 180 * w / w.max()
-    fig, ax = plt.subplots(figsize=(7.5, 1.6 + 0.28 * min(k, 120)))
+    fig = Figure(figsize=(7.5, 1.6 + 0.28 * min(k, 120)))
+    ax = fig.subplots()
     rows = np.arange(k, 0, -1) + 1.5
     ax.hlines(rows, lo, hi, color="0.25", lw=1)
     ax.scatter(f(y), rows, s=size, marker="s", color="0.2", zorder=3)
     if k <= 120:
-        ax.set_yticks(rows, labels=[str(s) for s in model.slab], fontsize=8)
+        labels = getattr(model, "slab", None)
+        if labels is None:
+            labels = [f"Estimate {i + 1}" for i in range(k)]
+        ax.set_yticks(rows, labels=[str(s) for s in labels], fontsize=8)
     else:
         ax.set_yticks([])
     if model.p == 1:
@@ -80,7 +85,8 @@ def funnel_plot(model: Any, *, filled: np.ndarray | None = None, title: str | No
     se = np.sqrt(model.vi)
     x = model.yi if model.p == 1 else model.yi - model.X @ model.beta
     centre = model.beta[0] if model.p == 1 else 0.0
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     smax = se.max() * 1.05
     grid = np.linspace(0, smax, 50)
     crit = stats.norm.isf((1 - model.level) / 2)

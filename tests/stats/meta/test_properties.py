@@ -235,6 +235,9 @@ def test_multilevel_result_objects() -> None:
     json.dumps(cr2.to_dict())
     assert cr1.dfs == 14 and cr2.vbest == "CR2"
     assert "Cluster-robust" in repr(cr2)
+    from matplotlib.figure import Figure
+
+    assert isinstance(res.forest_plot(), Figure) and isinstance(res.funnel_plot(), Figure)
     with pytest.raises(InputError, match="vcov"):
         res.robust(cluster="study", vcov="HC3")
     with pytest.raises(InputError, match="cluster"):
