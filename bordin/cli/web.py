@@ -76,10 +76,19 @@ def serve(
     if host in LOOPBACK and "BORDIN_COOKIE_SECURE" not in os.environ:
         overrides["cookie_secure"] = False  # plain HTTP on this machine only
     settings = WebSettings(**overrides)  # type: ignore[arg-type]
-    web = create_app(settings, engine=engine)
     typer.echo(f"serving {shown_url(url)} on http://{host}:{port}/")
-    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False,
-                workers=workers if workers > 1 else None)
+    if workers > 1:
+        # Worker processes build their own app from the environment.
+        engine.dispose()
+        os.environ.update({"BORDIN_SECRET_KEY": str(overrides["secret_key"]),
+                           "BORDIN_DATABASE_URL": url})
+        if overrides.get("cookie_secure") is False:
+            os.environ["BORDIN_COOKIE_SECURE"] = "false"
+        uvicorn.run("bordin.web.asgi:create", factory=True, host=host, port=port,
+                    log_level="warning", access_log=False, workers=workers)
+        return
+    web = create_app(settings, engine=engine)
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 
 @audit_app.command("verify")

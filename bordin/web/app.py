@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bordin.errors import BordinError, ConflictError, InputError, NotFoundError
 from bordin.store.db import make_engine, session_factory
+from bordin.web.alerts.queue import MonitorQueue
 from bordin.web.audit.chain import append
 from bordin.web.deps import client_of, route_of
 from bordin.web.errors import (
@@ -231,6 +233,10 @@ def create_app(
         else engine
     sessions: sessionmaker[Any] = session_factory(bind)  # type: ignore[arg-type]
     app.state.sessions = sessions
+    app.state.write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+    app.state.monitor = MonitorQueue(sessions, readers=session_factory(engine),
+                                     interval=settings.monitor_interval_seconds,
+                                     enabled=settings.monitor_in_process)
     _install_handlers(app)
     app.add_middleware(_Headers, hsts=settings.env == "production")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))),

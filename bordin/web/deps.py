@@ -43,12 +43,22 @@ _cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="The browser's
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request, closed at the end (views commit what they write)."""
+    """One session per request, closed at the end (views commit what they write).
+
+    On SQLite, where one writer at a time holds the database anyway, requests queue
+    on a lock in this process instead of polling SQLite's busy handler, which sleeps
+    in growing steps and lets unlucky requests starve for seconds.
+    """
+    lock = request.app.state.write_lock
+    if lock is not None:
+        lock.acquire()
     db: Session = request.app.state.sessions()
     try:
         yield db
     finally:
         db.close()
+        if lock is not None:
+            lock.release()
 
 
 def get_settings(request: Request) -> WebSettings:

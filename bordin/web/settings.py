@@ -39,6 +39,10 @@ class WebSettings(BaseSettings):
         client) within the window refuse further attempts until the window passes.
     link_ttl_hours
         Default lifetime of a patient questionnaire link.
+    monitor_in_process, monitor_interval_seconds
+        Run the monitor on submitted episodes in a background thread of the server,
+        batched every so many seconds (risk alerts are always raised at once). Turn it
+        off when the monitor runs as its own process.
     """
 
     model_config = SettingsConfigDict(env_prefix="BORDIN_", extra="ignore")
@@ -52,6 +56,8 @@ class WebSettings(BaseSettings):
     login_window_minutes: int = 15
     link_ttl_hours: int = 168
     cookie_secure: bool | None = None
+    monitor_in_process: bool = True
+    monitor_interval_seconds: float = 1.0
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)

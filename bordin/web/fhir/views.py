@@ -17,6 +17,7 @@ from bordin.exchange.fhir.questionnaire import questionnaire_for
 from bordin.instruments import registry
 from bordin.store.models.auth import User
 from bordin.store.models.core import Episode
+from bordin.web.alerts.queue import risk_alerts_now
 from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, allow
 from bordin.web.errors import NotVisibleError
@@ -116,9 +117,11 @@ def response_create(request: Request, db: DbDep, audit: AuditorDep,
     """Store a completed QuestionnaireResponse once (its identifier is the idempotency key)."""
     adm = service.qr_to_submission(db, user=user, body=body)
     ep = db.get(Episode, adm.episode_id)
+    risk_alerts_now(db, adms=[adm])
     audit(action="create", resource_type="administration", resource_id=adm.id,
           patient_id=ep.patient_id, detail={"via": "fhir", "instrument": adm.instrument_id})
     db.commit()
+    request.app.state.monitor.mark(ep.id)
     res = service.administration_to_qr(db, adm=adm)
     loc = str(request.base_url).rstrip("/") + f"/fhir/QuestionnaireResponse/{res['id']}"
     return _fhir(res, status=201, headers={"Location": loc})

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bordin.errors import InputError
 from bordin.store.models.auth import User
 from bordin.store.models.core import Episode
+from bordin.web.alerts.queue import risk_alerts_now
 from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, SettingsDep, allow
 from bordin.web.errors import input_error_body
@@ -42,13 +43,6 @@ GONE = {"used": "This questionnaire link has already been used. Thank you — yo
 
 def routers() -> list[APIRouter]:
     return [pages, api, clin]
-
-
-def _after_submit(db: Any, episode_id: int) -> None:
-    """Update the episode's alerts in the submission's transaction (risk items at once)."""
-    from bordin.web.alerts.raise_alerts import update_episode
-
-    update_episode(db, episode_id=episode_id)
 
 
 def _audit_link(audit: Any, link: Any, episode: Episode, *, action: str, outcome: str,
@@ -86,7 +80,8 @@ async def questionnaire_submit(request: Request, token: Token, db: DbDep,
     form = await request.form()
     key = str(form.get("idempotency_key", ""))[:64]
     raw = {k: v for k, v in form.items() if "." in k}
-    status, payload = _submit(db, audit, token=token, key=key, raw=raw)
+    status, payload = _submit(db, audit, token=token, key=key, raw=raw,
+                              queue=request.app.state.monitor)
     if status == "gone":
         return render(request, "q_gone.html", {"message": GONE[payload["state"]]},
                       status_code=404 if payload["state"] == "unknown" else 410)
@@ -100,8 +95,8 @@ async def questionnaire_submit(request: Request, token: Token, db: DbDep,
     return render(request, "q_done.html", {"results": payload["results"]})
 
 
-def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any]
-            ) -> tuple[str, dict[str, Any]]:
+def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any],
+            queue: Any) -> tuple[str, dict[str, Any]]:
     st = service.find_link(db, token=token, lock=True)
     if st.status == "used" and st.link.used_key == key:
         # The browser retried a submission that was already saved: same answer again.
@@ -129,11 +124,12 @@ def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any]
     except InputError as exc:
         db.rollback()
         return "invalid", {"message": str(exc), "field": exc.field}
+    risk_alerts_now(db, adms=adms)  # a risk item is never left to the background
     _audit_link(audit, link, episode, action="create", outcome="success",
                 detail={"administrations": [a.id for a in adms],
                         "instruments": list(link.instruments)})
-    _after_submit(db, episode.id)
     db.commit()
+    queue.mark(episode.id)
     return "ok", {"ids": [a.id for a in adms],
                   "results": service.patient_results(db, episode=episode, adms=adms)}
 
@@ -196,11 +192,11 @@ def questionnaire_api(token: Token, db: DbDep, audit: AuditorDep) -> Questionnai
 
 @api.post("/questionnaires/{token}", status_code=201,
           responses={**GONE_RESPONSES, 422: {"description": "An answer is not allowed"}})
-def questionnaire_submit_api(token: Token, body: SubmitIn, db: DbDep,
+def questionnaire_submit_api(request: Request, token: Token, body: SubmitIn, db: DbDep,
                              audit: AuditorDep) -> SubmitOut:
     """Submit the answers once; a retry with the same key returns the same result."""
     status, payload = _submit(db, audit, token=token, key=body.idempotency_key,
-                              raw=dict(body.answers))
+                              raw=dict(body.answers), queue=request.app.state.monitor)
     if status == "gone":
         st = payload["state"]
         return JSONResponse({"detail": GONE[st]},  # type: ignore[return-value]

@@ -1,0 +1,129 @@
+"""When to run the monitor: risk at once, everything else batched in the background.
+
+A submission that endorses a risk item (PHQ-9 item 9, the CORE-10 risk item) gets
+its risk alert in the submission's own transaction, so it is never lost or late.
+Rupture, not-on-track, discrepancy and ceiling alerts need the episode's whole
+series; running the monitor per submission costs a few hundred milliseconds of
+pandas work, so episodes are marked dirty and a background thread runs the monitor
+on all dirty episodes together about once a second (one vectorised batch). Alerts
+are derived data: if the process dies with episodes still queued, re-running the
+monitor over the clinic recovers them, and dedupe keys keep re-runs from duplicating.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bordin.errors import BordinError
+from bordin.monitor.feedback import route
+from bordin.store.models.alerts import Alert
+from bordin.store.models.core import Administration, Episode, TherapySession
+from bordin.store.queries import administrations_frame, responses_frame
+from bordin.web.alerts.raise_alerts import monitor_alerts, store_alerts
+
+__all__ = ["MonitorQueue", "risk_alerts_now"]
+
+log = logging.getLogger("bordin.web.monitor")
+
+
+def risk_alerts_now(db: Session, *, adms: list[Administration]) -> int:
+    """Store a risk alert for every endorsed risk item of ``adms`` (caller commits).
+
+    The dedupe key is the monitor's own (episode|instrument|rater|target|item|rule|session),
+    so the background run does not raise the same alert again.
+    """
+    added = 0
+    for adm in adms:
+        if not adm.risk_items:
+            continue
+        ep_code = db.scalar(select(Episode.code).where(Episode.id == adm.episode_id))
+        number = db.scalar(select(TherapySession.number).where(
+            TherapySession.id == adm.session_id))
+        for item in adm.risk_items:
+            rule = f"risk_item({item})"
+            key = f"{ep_code}|{adm.instrument_id}|{adm.rater}|{adm.target or ''}|{item}|{rule}|" \
+                  f"{number}"
+            if db.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
+                continue
+            value = next((r.value for r in adm.responses if r.item == item), None)
+            _pathways, suggestions = route("risk", "total", "open")
+            db.add(Alert(episode_id=adm.episode_id, kind="risk", rule=rule,
+                         params={"item": item}, severity="urgent", pathway=None,
+                         evidence={"instrument": adm.instrument_id, "rater": adm.rater,
+                                   "scale": item, "session": number, "start": number,
+                                   "observed": value, "state": "open"},
+                         suggestions=list(suggestions), dedupe_key=key, state="open"))
+            added += 1
+    db.flush()
+    return added
+
+
+class MonitorQueue:
+    """Episodes waiting for the monitor, run in batches by one background thread."""
+
+    def __init__(self, sessions: sessionmaker[Any], *, readers: sessionmaker[Any] | None = None,
+                 interval: float = 1.0, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._sessions = sessions
+        # Reading and computing happen outside the write lock (SQLite); only storing
+        # the new alerts takes it, briefly.
+        self._readers = readers or sessions
+        self._interval = interval
+        self._dirty: set[int] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._run_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+
+    def mark(self, episode_id: int) -> None:
+        """Queue an episode for the next batch."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._dirty.add(episode_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="bordin-monitor",
+                                                daemon=True)
+                self._thread.start()
+
+    def flush(self) -> int:
+        """Run the monitor on every queued episode now; return the alerts added."""
+        with self._lock:
+            batch, self._dirty = self._dirty, set()
+        if not batch:
+            return 0
+        with self._run_lock:
+            try:
+                with self._readers() as rdb:
+                    codes = list(rdb.scalars(select(Episode.code).where(Episode.id.in_(batch))))
+                    adm = administrations_frame(rdb, episode=codes)
+                    resp = responses_frame(rdb, episode=codes)
+                alerts = monitor_alerts(adm, resp)
+                if alerts.empty:
+                    return 0
+                with self._sessions() as db:
+                    added = store_alerts(db, alerts)
+                    db.commit()
+                return added
+            except (BordinError, ValueError, KeyError) as exc:
+                log.error("monitor batch failed: %s", type(exc).__name__)
+                return 0
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # keep the thread alive; the next batch retries
+                log.error("monitor thread: %s", type(exc).__name__)

@@ -1,0 +1,36 @@
+"""Alerts after a submission: the risk alert at once, the rest in a background batch,
+and never twice."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bordin.store.models.alerts import Alert
+
+
+def test_risk_alert_is_immediate_and_not_duplicated_by_the_batch(env) -> None:
+    tok = env.world.tokens["patient_a"]
+    answers = {"wai_sr": {str(i): 1 for i in range(1, 13)},
+               "phq9": {str(i): (3 if i == 9 else 2) for i in range(1, 10)}}
+    r = env.client.post(f"/api/v1/questionnaires/{tok}",
+                        json={"idempotency_key": "risky", "answers": answers})
+    assert r.status_code == 201
+    ep = env.world.ids["episode_a"]
+    with env.session() as db:
+        now = db.scalars(sa.select(Alert).where(Alert.episode_id == ep, Alert.kind == "risk",
+                                                Alert.state == "open")).all()
+    six = [a for a in now if a.evidence.get("session") == 6]
+    assert len(six) == 1 and six[0].evidence["observed"] == 3 and six[0].suggestions
+    added = env.app.state.monitor.flush()
+    assert env.app.state.monitor.flush() == 0  # nothing queued twice
+    with env.session() as db:
+        risk6 = [a for a in db.scalars(sa.select(Alert).where(Alert.episode_id == ep,
+                                                              Alert.kind == "risk"))
+                 if a.evidence.get("session") == 6]
+        kinds = set(db.scalars(sa.select(Alert.kind).where(Alert.episode_id == ep)))
+    assert len(risk6) == 1, "the batch raised the risk alert a second time"
+    assert added >= 1 and "rupture" in kinds  # the alliance fell from 48 to 12
+    from bordin.web.alerts.raise_alerts import update_episode
+
+    with env.session() as db:
+        assert update_episode(db, episode_id=ep) == 0  # re-running adds nothing
