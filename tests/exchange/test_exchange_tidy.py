@@ -169,3 +169,30 @@ def test_bulk_scores_equal_one_by_one_scoring(sample: sessionmaker[Session]) -> 
         for name, value in sc.subscales.items():
             assert value == getattr(row, name)
         assert ";".join(sc.risk_items) == row.risk_items
+
+
+def test_reimporting_an_export_into_the_same_store_adds_nothing(
+    sample: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A submission and a bulk import fingerprint an administration the same way, so an
+    export read back into its own store is recognised row by row (no duplicates, no
+    conflicts), including a questionnaire that came in through submit_administration."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bordin.store.models.core import Episode
+    from bordin.store.submit import submit_administration
+
+    with sample() as db:
+        ep = db.scalars(select(Episode).where(Episode.code == "E04")).one()
+        submit_administration(
+            db, episode_id=ep.id, session_number=7, instrument_id="phq9", rater="patient",
+            target=None, responses={1: 2, 2: 2, 3: 1, 4: None, 5: 1, 6: 1, 7: 0, 8: 0, 9: 0},
+            authored_at=datetime(2024, 3, 18, 9, 0, tzinfo=UTC), idempotency_key="web-1",
+        )
+    with sample() as db:
+        export_tidy(db, tmp_path / "out")
+    with sample() as db:
+        result = import_tidy(db, tmp_path / "out")
+    assert (result.administrations, result.skipped) == (0, N_SAMPLE + 1)
