@@ -172,9 +172,11 @@ def test_a_single_response_for_a_stored_session(
         assert import_fhir(db, single).administrations == 1
     assert counts(sample)["administrations"] == before + 1
 
+    # The same through the JSON entry point a FHIR API uses, with the wrong subject.
+    from bordin.exchange.fhir import import_fhir_json
+
     qr["identifier"]["value"] = "wrong-patient"
     qr["subject"]["reference"] = "Patient/P02"
-    single.write_text(json.dumps(qr))
     with sample() as db, pytest.raises(ImportRowsError, match="not the patient of episode"):
-        import_fhir(db, single)
+        import_fhir_json(db, qr)
     assert counts(sample)["administrations"] == before + 1

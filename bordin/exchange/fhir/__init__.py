@@ -11,7 +11,13 @@
 
 from bordin.exchange.fhir.common import BASE, questionnaire_url
 from bordin.exchange.fhir.questionnaire import questionnaire_for, questionnaires
-from bordin.exchange.fhir.reader import import_fhir, read_bundle, tidy_from_bundle
+from bordin.exchange.fhir.reader import (
+    import_fhir,
+    import_fhir_json,
+    parse_bundle,
+    read_bundle,
+    tidy_from_bundle,
+)
 from bordin.exchange.fhir.writer import bundle_from, export_fhir, resources_from
 
 __all__ = [
@@ -19,6 +25,8 @@ __all__ = [
     "bundle_from",
     "export_fhir",
     "import_fhir",
+    "import_fhir_json",
+    "parse_bundle",
     "questionnaire_for",
     "questionnaire_url",
     "questionnaires",

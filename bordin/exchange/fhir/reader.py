@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from bordin.exchange.frames import LINE, TidyData, to_batch
 from bordin.instruments import registry
 from bordin.store.bulk import ImportResult, Progress, import_batch
 
-__all__ = ["import_fhir", "read_bundle", "tidy_from_bundle"]
+__all__ = ["import_fhir", "import_fhir_json", "parse_bundle", "read_bundle", "tidy_from_bundle"]
 
 _SESSION_ID = re.compile(r"^(.+)-s(\d+)$")
 SOURCE_RATER = {"Patient": "patient", "RelatedPerson": "patient", "Practitioner": "clinician",
@@ -40,21 +39,29 @@ SOURCE_RATER = {"Patient": "patient", "RelatedPerson": "patient", "Practitioner"
 
 
 def read_bundle(path: str | Path) -> Any:
-    """Parse and validate a FHIR R4 Bundle (JSON) with the R4B models."""
+    """Parse and validate a FHIR R4 Bundle (or one QuestionnaireResponse) from a JSON file."""
+    return parse_bundle(_load_json(path), source=Path(path).name)
+
+
+def parse_bundle(raw: Any, *, source: str = "request") -> Any:
+    """Validate parsed JSON as a FHIR R4 Bundle with the R4B models.
+
+    A bare ``QuestionnaireResponse`` is wrapped in a collection bundle of one.
+
+    Raises
+    ------
+    InputError
+        Not a Bundle or QuestionnaireResponse, or not valid FHIR R4 (the first
+        problem the models report is named).
+    """
     from fhir.resources.R4B.bundle import Bundle
 
-    p = Path(path)
-    try:
-        raw = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(field="file", value=str(p), allowed=f"a readable JSON file ({exc})") \
-            from exc
     if isinstance(raw, dict) and raw.get("resourceType") == "QuestionnaireResponse":
         raw = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": raw}]}
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
         raise InputError(field="resourceType",
                          value=raw.get("resourceType") if isinstance(raw, dict) else raw,
-                         allowed="'Bundle' or 'QuestionnaireResponse'", context=p.name)
+                         allowed="'Bundle' or 'QuestionnaireResponse'", context=source)
     try:
         return Bundle.model_validate(raw)
     except ValidationError as exc:
@@ -63,7 +70,7 @@ def read_bundle(path: str | Path) -> Any:
         raise InputError(field=where or "bundle", value=first.get("input", "")
                          if not isinstance(first.get("input"), dict) else "<object>",
                          allowed=f"a valid FHIR R4 Bundle ({first.get('msg')})",
-                         context=p.name) from exc
+                         context=source) from exc
 
 
 def _identifier(res: Any, system: str) -> str | None:
@@ -247,19 +254,34 @@ def _coded_value(instrument: str | None, coding: Any) -> Any:
 
 def import_fhir(
     db: Session, path: str | Path, *, progress: Progress | None = None,
-    on_parsed: Callable[[TidyData], None] | None = None,
 ) -> ImportResult:
-    """Import the QuestionnaireResponses of a FHIR Bundle, all or none.
+    """Import the QuestionnaireResponses of a FHIR Bundle file, all or none.
 
     Raises
     ------
     ImportRowsError
-        Every bad entry with its position in the bundle and the reason.
+        Every bad entry with its position in the bundle (as its "line") and the reason.
     """
-    bundle = read_bundle(path)
-    data = tidy_from_bundle(bundle)
-    if on_parsed is not None:
-        on_parsed(data)
-    source = Path(path).name
-    data.files = dict.fromkeys(data.files, source)
-    return import_batch(db, to_batch(data, source=source), source=source, progress=progress)
+    return import_fhir_json(db, _load_json(path), source=Path(path).name, progress=progress)
+
+
+def import_fhir_json(
+    db: Session, raw: Any, *, source: str = "request", progress: Progress | None = None,
+) -> ImportResult:
+    """Import a parsed FHIR Bundle or QuestionnaireResponse (JSON as Python objects).
+
+    For a FHIR API: the same checks and all-or-nothing write as :func:`import_fhir`.
+    """
+    data = tidy_from_bundle(parse_bundle(raw, source=source))
+    label = f"{source} (lines are bundle entry numbers)"
+    data.files = dict.fromkeys(data.files, label)
+    return import_batch(db, to_batch(data, source=label), source=label, progress=progress)
+
+
+def _load_json(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(field="file", value=str(p), allowed=f"a readable JSON file ({exc})") \
+            from exc
