@@ -49,12 +49,18 @@ class Supervision:
     trend: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, list[str]] = field(default_factory=dict)
     n_administrations: int = 0
+    outcome_effects: list[dict[str, Any]] = field(default_factory=list)
+    outcome_icc: float | None = None
+    outcome_icc_ci: list[float | None] | None = None
+    outcome_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"therapist_effects": self.therapist_effects, "icc": self.icc,
                 "model_note": self.model_note, "by_therapist": self.by_therapist,
                 "by_target": self.by_target, "ruptures": self.ruptures, "trend": self.trend,
-                "options": self.options, "n_administrations": self.n_administrations}
+                "options": self.options, "n_administrations": self.n_administrations,
+                "outcome_effects": self.outcome_effects, "outcome_icc": self.outcome_icc,
+                "outcome_icc_ci": self.outcome_icc_ci, "outcome_note": self.outcome_note}
 
 
 def _clean(v: Any) -> Any:
@@ -113,14 +119,52 @@ def _effects(pt: pd.DataFrame, out: Supervision) -> None:
                      "upper": float(r.estimate) + 1.96 * se,
                      "patients": int(counts.get(str(r.group), 0))})
     out.therapist_effects = sorted(rows, key=lambda d: d["clinician"])
-    try:
-        val = icc[icc.iloc[:, 0].astype(str).str.startswith("clinician")].iloc[0, -1]
-        out.icc = _clean(float(val))
+    try:  # share of the variance between therapists (indexed by grouping factor)
+        out.icc = _clean(float(icc.loc["clinician", "icc"]))
     except (IndexError, KeyError, ValueError, TypeError):
         out.icc = None
     out.model_note = ("Random-intercept model total ~ 1 + (1 | clinician/patient) on "
                       "patient-rated alliance; estimates are shrunken deviations from the "
                       "clinic mean with 95% intervals.")
+
+
+def _outcome_effects(db: Session, org_code: str, episodes: pd.Series, out: Supervision,
+                     outcome: str = "phq9") -> None:
+    """Therapist effects on outcome with :func:`bordin.alliance.therapist_effects`:
+    last PHQ-9 adjusted for the first, shrunken BLUPs with intervals (ranks not shown)."""
+    from bordin.alliance import therapist_effects
+
+    adm = administrations_frame(db, organization=org_code, instrument=outcome, rater="patient")
+    adm = adm[adm["episode"].isin(episodes)].dropna(subset=["total"])
+    if adm.empty:
+        out.outcome_note = f"No {outcome} ratings match these filters."
+        return
+    g = adm.sort_values("session").groupby("episode")
+    pt = pd.DataFrame({"baseline": g["total"].first(), "post": g["total"].last(),
+                       "clinician": g["clinician"].first(), "n": g.size()})
+    pt = pt[pt["n"] >= 2]
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = therapist_effects(pt, outcome="post", covariates=("baseline",),
+                                    min_caseload=3, lower_is_better=True)
+    except (BordinError, ValueError, KeyError) as exc:
+        out.outcome_note = (f"Therapist effects on {outcome} cannot be estimated here "
+                            f"({type(exc).__name__}: {exc})")
+        return
+    t = res.therapists
+    out.outcome_effects = sorted(
+        ({"clinician": str(idx), "effect": _clean(float(r["blup"])),
+          "lower": _clean(float(r["ci_lower"])), "upper": _clean(float(r["ci_upper"])),
+          "patients": int(r["caseload"])} for idx, r in t.iterrows()),
+        key=lambda d: d["clinician"])
+    out.outcome_icc = _clean(float(res.icc))
+    out.outcome_icc_ci = [_clean(float(v)) for v in res.icc_ci] if res.icc_ci else None
+    out.outcome_note = (f"bordin.alliance.therapist_effects: last {outcome} adjusted for the "
+                        "first, (1 | clinician); shrunken effects (lower is better) with 95% "
+                        "intervals.")
 
 
 def supervision(db: Session, *, organization_id: int, filters: Filters) -> Supervision:
@@ -139,6 +183,7 @@ def supervision(db: Session, *, organization_id: int, filters: Filters) -> Super
         return out
     pt = adm[adm["rater"] == "patient"]
     _effects(pt, out)
+    _outcome_effects(db, org.code, _eps["episode"], out)
     by_t = (pt.groupby("clinician").agg(mean=("total", "mean"), sd=("total", "std"),
                                         patients=("patient", "nunique"),
                                         ratings=("total", "size")).reset_index())

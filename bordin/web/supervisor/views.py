@@ -40,6 +40,10 @@ class SupervisionOut(BaseModel):
     trend: list[dict[str, Any]]
     options: dict[str, list[str]]
     n_administrations: int
+    outcome_effects: list[dict[str, Any]]
+    outcome_icc: float | None
+    outcome_icc_ci: list[float | None] | None
+    outcome_note: str
 
 
 def _run(db: Any, audit: Any, user: User, f: Filters, what: str = "read") -> Any:
