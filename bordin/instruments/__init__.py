@@ -6,14 +6,15 @@
 'moderately severe'
 
 Every instrument is a YAML file under ``specs/`` validated on load
-(:class:`InstrumentSpec`); :func:`score` and :func:`score_frame` share one scoring
-core; :func:`reliable_change` is the Jacobson–Truax index and category;
+(:class:`InstrumentSpec`); :func:`score`, :func:`score_frame` and the fast
+:func:`score_matrix` (totals and subscales only) share one scoring core;
+:func:`reliable_change` is the Jacobson–Truax index and category;
 :func:`load_wording` stores a clinic's licensed item wording (never bundled).
 """
 
 from bordin.instruments.change import ReliableChange, reliable_change, reliable_change_frame
 from bordin.instruments.library import InstrumentRegistry, load_spec, registry
-from bordin.instruments.scoring import Score, score, score_frame
+from bordin.instruments.scoring import Score, ScoreMatrix, score, score_frame, score_matrix
 from bordin.instruments.spec import (
     LOCAL_CODE_SYSTEM,
     Band,
@@ -40,6 +41,7 @@ __all__ = [
     "Scale",
     "ScaleNorms",
     "Score",
+    "ScoreMatrix",
     "Wording",
     "load_spec",
     "load_wording",
@@ -48,4 +50,5 @@ __all__ = [
     "reliable_change_frame",
     "score",
     "score_frame",
+    "score_matrix",
 ]

@@ -37,7 +37,7 @@ from bordin.errors import InputError
 from bordin.instruments.library import registry
 from bordin.instruments.spec import InstrumentSpec
 
-__all__ = ["Score", "score", "score_frame"]
+__all__ = ["Score", "ScoreMatrix", "score", "score_frame", "score_matrix"]
 
 _TOL = 1e-6
 
@@ -384,6 +384,109 @@ def _number(spec: InstrumentSpec, item_id: str, value: Any) -> float:
             allowed=spec.item(item_id).scale.describe(), context=spec.id,
         )
     return float(value)
+
+
+# --------------------------------------------------------------------- matrices
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """Totals and subscales of many administrations, from :func:`score_matrix`.
+
+    Attributes
+    ----------
+    instrument
+        The spec's id.
+    total
+        ``(n,)`` float array of (possibly prorated) totals; NaN where unscorable.
+    subscales
+        Subscale name to ``(n,)`` float array; NaN where a subscale is unscorable.
+    """
+
+    instrument: str
+    total: np.ndarray
+    subscales: dict[str, np.ndarray]
+
+    def summary(self) -> pd.DataFrame:
+        """The scores as a data frame: ``total`` then one column per subscale."""
+        out = {"total": self.total}
+        out.update(self.subscales)
+        return pd.DataFrame(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (NaN becomes ``None``)."""
+        return {
+            "instrument": self.instrument,
+            "total": [_json_float(x) for x in self.total.tolist()],
+            "subscales": {
+                k: [_json_float(x) for x in v.tolist()] for k, v in self.subscales.items()
+            },
+        }
+
+
+def score_matrix(
+    spec: InstrumentSpec | str,
+    values: np.ndarray,
+    *,
+    missing: Literal["raise", "nan"] = "raise",
+) -> ScoreMatrix:
+    """Score a matrix of raw responses: totals and subscales only (the fast path).
+
+    Runs the same scoring core as :func:`score` and :func:`score_frame` (same range
+    checks, rescaling, reverse keying and proration) but skips what they add per
+    row: bands, cutoffs, derived scores and risk-item labels. Use it where many
+    administrations are scored and only the numbers are needed (e.g. simulation).
+
+    Parameters
+    ----------
+    spec
+        The instrument (a spec or its id).
+    values
+        ``(n, k)`` array of raw responses in the spec's item order (``spec.item_ids``);
+        NaN is a missing answer. Any real dtype; it is read as float64.
+    missing
+        ``"raise"`` (default) raises for a row with too many missing items;
+        ``"nan"`` scores it as NaN.
+
+    Returns
+    -------
+    ScoreMatrix
+
+    Raises
+    ------
+    InputError
+        For a matrix of the wrong shape or type, a value off an item's scale, or (with
+        ``missing="raise"``) too many missing items; the message names the instrument,
+        the item (and the row number), the value and what is allowed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bordin.instruments import score_matrix
+    >>> score_matrix("phq9", np.ones((2, 9))).total
+    array([9., 9.])
+    """
+    spec = _spec(spec)
+    if missing not in ("raise", "nan"):
+        raise InputError(field="missing", value=missing, allowed="'raise' or 'nan'")
+    k = len(spec.items)
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):  # ragged or not array-like: bad input below
+        arr = None
+    if (
+        arr is None
+        or arr.ndim != 2
+        or arr.shape[1] != k
+        or arr.dtype.kind not in "fiu"
+    ):
+        raise InputError(
+            field="values",
+            value=type(values).__name__ if arr is None else f"{arr.dtype} array {arr.shape}",
+            allowed=f"a real (n, {k}) array, one column per item of {spec.id} in order",
+            context=spec.id,
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    core = _core(spec, arr, row_labels=range(len(arr)), missing=missing)
+    return ScoreMatrix(instrument=spec.id, total=core.total, subscales=core.subscales)
 
 
 # --------------------------------------------------------------------- frames

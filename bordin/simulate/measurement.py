@@ -181,28 +181,13 @@ def _spec(instrument: str):
 def _score(spec, values: np.ndarray) -> pd.DataFrame:
     """Totals and subscales by the instrument's own scoring rules.
 
-    ``score_frame`` also labels every row's band and lists its endorsed risk items
-    in Python loops (about 10 µs a row), which would dominate the cost of millions
-    of administrations; its vectorised core computes the same totals and subscales
-    (tests/simulate/test_measurement.py checks the two agree), so it is used when
-    available.
+    :func:`bordin.instruments.score_matrix` is the library's fast path: the same
+    scoring core as ``score_frame`` without the per-row bands and risk labels,
+    which the simulator does not store.
     """
-    try:
-        from bordin.instruments.scoring import _core
-    except ImportError:  # pragma: no cover - the public API is the fallback
-        _core = None
-    if _core is not None:
-        core = _core(spec, values, row_labels=None, missing="nan")
-        out = {"total": core.total}
-        out.update({name: core.subscales[name] for name in spec.subscales})
-        return pd.DataFrame(out)
-    from bordin.instruments import score_frame
+    from bordin.instruments import score_matrix
 
-    cols = list(spec.item_ids)
-    wide = pd.DataFrame(values, columns=cols)
-    scored = score_frame(spec, wide, item_columns=cols, missing="nan")
-    keep = ["total", *spec.subscales]
-    return scored[keep].reset_index(drop=True)
+    return score_matrix(spec, values, missing="nan").summary()
 
 
 def _latent(sch: Schedule, course: Course, rows: np.ndarray) -> np.ndarray:

@@ -118,3 +118,21 @@ def test_fis_is_rated_by_observers_per_clinician(data) -> None:
                                          "emotional_expression", "warmth", "empathy",
                                          "bond_capacity", "rupture_repair"]].mean(axis=1)
     assert np.corrcoef(fis["total"], skill)[0, 1] > 0.7
+
+
+def test_scores_come_through_the_public_fast_path(monkeypatch) -> None:
+    """The simulator scores through ``bordin.instruments.score_matrix`` (public), not the
+    library's private core: every administered instrument passes through it."""
+    import bordin.instruments as inst
+
+    seen: list[str] = []
+    real = inst.score_matrix
+
+    def spy(spec, values, **kw):
+        seen.append(spec.id)
+        return real(spec, values, **kw)
+
+    monkeypatch.setattr(inst, "score_matrix", spy)
+    out = sim.clinic("clinic", seed=3, n_episodes=40)
+    assert set(out.administrations["instrument"].astype(str)) <= set(seen)
+    assert "phq9" in seen
