@@ -200,15 +200,16 @@ def import_batch(
     Parameters
     ----------
     db
-        An open session without a transaction in progress; it is committed on
+        An open session, best without a transaction in progress (on SQLite the
+        import then takes the write lock at its start); it is committed on
         success and rolled back on any error.
     batch
         The records to import.
     source
         The name of the main file or bundle, used in messages.
     progress
-        Called as ``progress(stage, done, total)`` while validating
-        (``"validating"``) and writing (``"writing"``).
+        Called as ``progress(stage, done, total)`` while scoring (``"scoring"``),
+        checking against the store (``"validating"``) and writing (``"writing"``).
 
     Returns
     -------
@@ -223,7 +224,8 @@ def import_batch(
     try:
         # Scoring needs no database: do it before taking the write lock.
         scored = _score_all(batch, progress=progress)
-        db.connection(execution_options=WRITE)
+        if not db.in_transaction():
+            db.connection(execution_options=WRITE)
         plan = _validate(db, batch, scored, progress=progress)
         if batch.problems:
             raise ImportRowsError(source=source, problems=_problem_list(batch.problems, source))
