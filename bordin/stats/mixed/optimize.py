@@ -2,9 +2,10 @@
 
 One relative covariance parameter (a single random intercept): a bracketing grid on a
 log scale followed by bounded Brent, with the boundary θ = 0 checked explicitly. More
-parameters: bounded L-BFGS-B with central-difference gradients (the criterion is cheap,
-so many evaluations cost little), restarted once from its own optimum, followed by a
-check of every variance on the boundary.
+parameters: bounded L-BFGS-B with finite-difference gradients; every variance that ends
+on or next to zero is probed along its axis and the optimiser restarted from a better
+interior point (see ``_escape_boundary``); then a check of every variance near the
+boundary at exactly zero and a few Newton steps.
 """
 
 from __future__ import annotations
@@ -128,6 +129,54 @@ def _newton_polish(
     return x, value, grad_full
 
 
+# Relative sizes (times an element's typical size) at which a variance that ended at zero
+# is probed: from just off the boundary to well beyond the usual range.
+_PROBES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+# An element this close to its bound (relative to its typical size) is treated as stranded
+# there: near θ = 0 the criterion is flat (quadratic in θ), so the gradient test passes.
+_NEAR = 0.01
+
+
+def _escape_boundary(
+    g: Callable[[np.ndarray], float],
+    run: Callable[[np.ndarray], tuple[np.ndarray, float, str]],
+    x: np.ndarray, value: float, message: str, lower: np.ndarray, size: np.ndarray,
+    rounds: int = 3,
+) -> tuple[np.ndarray, float, str]:
+    """Move off the boundary where an interior point is better.
+
+    The criterion depends on a random intercept's θ only through θ², so its derivative in
+    θ is exactly zero at θ = 0: a gradient method that lands there (a long first step
+    projected onto the bound) sees a stationary point and stops, even when the boundary
+    is a saddle and an interior optimum is better (three-level models with few clinics).
+    So every diagonal element that ended on or next to its bound is probed along its own axis at
+    several distances; from the best probe that beats the current value the optimiser is
+    restarted, and the better of the two optima kept. Repeated while it helps (a restart
+    can strand another element).
+    """
+    for _ in range(rounds):
+        improved = False
+        near = np.isfinite(lower) & (x - lower < _NEAR * size)
+        for j in np.flatnonzero(near):
+            if x[j] - lower[j] >= _NEAR * size[j]:  # moved off by an earlier restart
+                continue
+            best, best_value = None, value
+            for t in _PROBES:
+                trial = x.copy()
+                trial[j] = lower[j] + t * size[j]
+                ft = g(trial)
+                if ft < best_value:
+                    best, best_value = trial, ft
+            if best is None:
+                continue
+            x2, v2, m2 = run(best)
+            if v2 < value:
+                x, value, message, improved = x2, v2, m2, True
+        if not improved:
+            break
+    return x, value, message
+
+
 def minimise(
     f: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
     scale: np.ndarray | None = None,
@@ -162,14 +211,7 @@ def minimise(
 
     theta0 = np.asarray(theta0, dtype=float)
     x, value, message = run(theta0)
-    # a variance stranded at zero: restart with it at its starting value
-    for j in np.flatnonzero(np.isfinite(lower) & (theta0 > 0)):
-        if x[j] == 0.0:
-            start = x.copy()
-            start[j] = theta0[j]
-            x2, v2, m2 = run(start)
-            if v2 < value:
-                x, value, message = x2, v2, m2
+    x, value, message = _escape_boundary(g, run, x, value, message, lower, 10.0 * s)
     # a diagonal element close to its bound: try it at exactly zero
     for j in np.flatnonzero(np.isfinite(lower)):
         if 0.0 < x[j] < 1e-3:

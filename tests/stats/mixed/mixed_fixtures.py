@@ -12,6 +12,7 @@ from pathlib import Path
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES_DIR / "mixed_reference.json"
+THREE_LEVEL_FIXTURE = FIXTURES_DIR / "mixed_three_level.json"
 
 DATASET_OF = {
     "sleepstudy": "sleepstudy", "dyestuff2": "Dyestuff2", "dyestuff": "Dyestuff",
@@ -28,3 +29,9 @@ def load_reference() -> dict:
 def dataset_for(model_name: str) -> str:
     """The data set a reference model was fitted to."""
     return next(v for k, v in DATASET_OF.items() if model_name.startswith(k))
+
+
+def load_three_level() -> dict:
+    """lme4 fits where a variance can strand at 0 (``scripts/r/mixed_three_level.R``)."""
+    with THREE_LEVEL_FIXTURE.open() as fh:
+        return json.load(fh)
