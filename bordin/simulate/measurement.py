@@ -77,7 +77,14 @@ def _item_parameters(spec, p: Parameters) -> tuple[np.ndarray, np.ndarray, np.nd
     k = len(spec.items)
     a = p.item_discrimination * np.exp(p.item_discrimination_sd * rng.normal(size=k))
     offset = p.item_location_sd * rng.normal(size=k)
-    return a, offset, rng.random(k)
+    grid = rng.random(k)
+    # risk items (PHQ-9 item 9, CORE-10 item 6) are rarely endorsed even in severe
+    # depression: their thresholds sit far above the others and they discriminate less
+    risk = np.array([bool(item.risk) for item in spec.items])
+    if risk.any():
+        a = np.where(risk, a * p.risk_item_discrimination, a)
+        offset = np.where(risk, p.risk_item_location, offset)
+    return a, offset, grid
 
 
 def _categories(item) -> int:

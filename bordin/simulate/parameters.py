@@ -570,16 +570,35 @@ class Parameters:
         0.3, "SD of item locations (latent units) around the threshold centre.",
     )
     threshold_centres: tuple[tuple[str, float], ...] = _p(
-        (("symptoms", -0.35), ("anxiety", -0.35), ("wellbeing", -0.4), ("alliance", 0.3),
+        (("symptoms", -0.45), ("anxiety", -0.35), ("wellbeing", -0.4), ("alliance", 0.3),
          ("programme_alliance", 0.3), ("group_alliance", 0.3), ("staff_alliance", 0.3),
          ("expectancy", 0.0),
          ("skills", 0.0)),
         "Latent value at the centre of each item's response thresholds, by latent quantity "
         "(sets where on the instrument a typical patient scores).",
-        "assumption: intake PHQ-9 around 14, patient WAI-SR items around 4 of 5",
+        "assumption: intake PHQ-9 around 14 (with its risk item rarely endorsed, see "
+        "risk_item_location), patient WAI-SR items around 4 of 5",
     )
     threshold_spread: float = _p(
         1.3, "Half-width (latent units) over which an item's thresholds are spread.",
+    )
+    risk_item_location: float = _p(
+        3.4,
+        "Location (latent units above the instrument's threshold centre) of a risk item's "
+        "thresholds (PHQ-9 item 9, CORE-10 item 6): sets how rarely the risk item is "
+        "endorsed; endorsement still rises with severity and falls with improvement.",
+        "PHQ-9 item 9 endorsed (> 0) by about 10-25% of outpatients at intake, fewer during "
+        "treatment: Simon et al. 2013, Psychiatr Serv 64:1195 (84,418 outpatients, 207,265 "
+        "PHQ-9s); higher (45%) only in severe safety-net samples, Bauer et al. 2013, J Gen "
+        "Intern Med 28:363; 3.5% in the general population, NHANES 2005-10 (PMC5942185); "
+        "tests/simulate/test_risk_items.py",
+    )
+    risk_item_discrimination: float = _p(
+        0.6,
+        "Multiplier on a risk item's discrimination: suicidal thoughts are less tightly tied "
+        "to overall severity than the other symptoms are.",
+        "Uebelacker et al. 2011, Prim Care Companion CNS Disord 13(1) (item 9 against SCID: "
+        "sensitivity .69, specificity .84); calibrated with risk_item_location",
     )
 
     def __post_init__(self) -> None:
@@ -660,7 +679,7 @@ _NONNEG = (
     "item_discrimination", "group_size_mean", "threshold_spread", "other_rater_symptom_sd",
     "fis_rater_sd", "item_discrimination_sd", "item_location_sd", "programme_quality_sd",
     "group_cohesion_sd", "secondary_alliance_sd", "secondary_patient_loading", "expectancy_sd",
-    "bond_profile_sd", "wellbeing_sd", "anxiety_trait_sd",
+    "bond_profile_sd", "wellbeing_sd", "anxiety_trait_sd", "risk_item_discrimination",
 )
 
 
