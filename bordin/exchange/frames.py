@@ -77,7 +77,8 @@ def read_store(db: Session, **filters: Any) -> TidyData:
     """Read the whole store (or the part ``filters`` select) into tidy frames.
 
     ``filters`` are those of :func:`bordin.store.queries.administrations_frame`
-    (``organization=``, ``clinician=``, ``patient=``, ``episode=``, ...).
+    (``organization=``, ``clinician=``, ``patient=``, ``episode=``, ...). A
+    filtered read lists only the clinicians and organizations its rows refer to.
     """
     adm = administrations_frame(db, **filters)
     resp = responses_frame(db, **filters)
@@ -85,12 +86,22 @@ def read_store(db: Session, **filters: Any) -> TidyData:
     eps = episodes_frame(db, **ep_filters)
     if "episode" in filters:
         eps = eps[eps["episode"].isin(adm["episode"].unique())]
+    clin = clinicians_frame(db)
+    orgs = organizations_frame(db)
+    if any(v is not None for v in filters.values()):
+        # A filtered read carries only the clinicians and organizations it refers to
+        # (a clinic's export must not list another clinic's staff).
+        people = set(eps["clinician"]) | set(adm["clinician"]) | set(
+            adm["rater_clinician"].dropna())
+        clin = clin[clin["clinician"].isin(people)].reset_index(drop=True)
+        places = set(eps["organization"]) | set(adm["organization"]) | set(clin["organization"])
+        orgs = orgs[orgs["organization"].isin(places)].reset_index(drop=True)
     return TidyData(
         administrations=adm,
         responses=resp,
         episodes=eps.reset_index(drop=True),
-        clinicians=clinicians_frame(db),
-        organizations=organizations_frame(db),
+        clinicians=clin,
+        organizations=orgs,
     )
 
 

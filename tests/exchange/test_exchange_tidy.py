@@ -196,3 +196,16 @@ def test_reimporting_an_export_into_the_same_store_adds_nothing(
     with sample() as db:
         result = import_tidy(db, tmp_path / "out")
     assert (result.administrations, result.skipped) == (0, N_SAMPLE + 1)
+
+
+def test_a_clinic_read_holds_nothing_of_the_other_clinic(sample: sessionmaker[Session]) -> None:
+    from bordin.exchange.frames import read_store
+
+    with sample() as db:
+        data = read_store(db, organization="NORTH")
+    assert set(data.administrations["organization"]) == {"NORTH"}
+    assert set(data.episodes["organization"]) == {"NORTH"}
+    assert set(data.clinicians["clinician"]) == {"T01", "T02"}
+    assert data.organizations["organization"].tolist() == ["NORTH"]
+    ids = set(data.administrations["administration_id"])
+    assert set(data.responses["administration_id"]) == ids
