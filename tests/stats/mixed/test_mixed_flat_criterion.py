@@ -1,0 +1,66 @@
+"""A random-intercept model with a very flat REML criterion, against lme4 1.1-31 run with
+tolerances of 1e-14 (scripts/r/mixed_flat_intercept.R).
+
+Near this optimum the criterion (~8922) changes by about 1e-9 when θ moves by 1e-5
+relative, i.e. by its own rounding: an optimiser that only compares criterion values
+(Brent) stopped 1.3e-5 relative from the optimum. The fit must find the zero of the
+derivative instead.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from mixed_fixtures import FIXTURES_DIR
+
+from bordin.errors import BoundaryWarning, ConvergenceWarning
+from bordin.stats.mixed import fit
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict:
+    return json.loads((FIXTURES_DIR / "mixed_flat_intercept.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def model(ref):
+    d = pd.read_csv(FIXTURES_DIR / "mixed_flat_intercept_data.csv")
+    d["episode"] = d["episode"].astype(str)
+    return fit(ref["formula"], d, reml=True)
+
+
+def test_theta_and_variances_at_the_optimum(ref, model):
+    # both programs at the zero of the derivative: the central-difference gradient and
+    # the criterion's rounding leave about 1e-7 relative in θ; 1e-6 is the issue's bar
+    np.testing.assert_allclose(model.theta, ref["theta"], rtol=1e-6)
+    np.testing.assert_allclose(model.varcomp["variance"], ref["vcov"], rtol=2e-6)
+
+
+def test_fixed_effects_and_criterion(ref, model):
+    np.testing.assert_allclose(model.fixed["estimate"], ref["estimate"], atol=1e-7)
+    np.testing.assert_allclose(model.fixed["se"], ref["se"], rtol=1e-6)
+    # rounding of a criterion of ~8922 is ~1e-9
+    assert -2 * model.loglik <= ref["reml_crit"] + 1e-7
+
+
+def test_nearly_singular_random_slope(ref):
+    """(1 + alliance_within | episode) with correlation ~1: the slope's Cholesky diagonal
+    ends at 0, where the criterion's curvature is not positive; the other elements must
+    still be polished (before, the polish gave up and left the criterion 6e-5 too high)."""
+    r = ref["slope"]
+    d = pd.read_csv(FIXTURES_DIR / "mixed_flat_intercept_data.csv")
+    d["episode"] = d["episode"].astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("ignore", BoundaryWarning)
+        m = fit(r["formula"], d, reml=True)
+    # criterion of ~8887 is rounded at ~1e-9
+    assert -2 * m.loglik <= r["reml_crit"] + 1e-7
+    # a nearly singular fit: θ22 ~ 1e-6 instead of 0 moves the variances ~1e-5 relative
+    np.testing.assert_allclose(m.varcomp["variance"], r["vcov"], rtol=2e-5)
+    np.testing.assert_allclose(m.fixed["estimate"], r["estimate"], atol=1e-6)
+    np.testing.assert_allclose(m.fixed["se"], r["se"], rtol=1e-5)
