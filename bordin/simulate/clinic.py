@@ -116,7 +116,7 @@ def _tables(p: Parameters, st: Structure, course: Course, measured: Any, name: s
         "unit": st.ep_unit + 1,
         "n_sessions": course.n_sessions,
         "ended": np.where(course.dropout, "dropout", "completed"),
-    })
+    }, copy=False)
     n_clin = len(st.clin_role)
     clinicians = pd.DataFrame({
         "clinician": np.arange(1, n_clin + 1),
@@ -141,7 +141,7 @@ def _tables(p: Parameters, st: Structure, course: Course, measured: Any, name: s
         "adherence": course.adherence,
         "improvement_rate": course.rate,
         "in_rupture": course.in_rupture,
-    })
+    }, copy=False)
     rep = course.rupture_repaired
     ruptures = pd.DataFrame({
         "rupture": np.arange(1, len(rep) + 1),

@@ -92,7 +92,7 @@ def _categories(item) -> int:
 
 
 def _respond(
-    spec, theta: np.ndarray, item_shift: np.ndarray, centre: float, p: Parameters,
+    spec, theta: np.ndarray, item_shift: np.ndarray | None, centre: float, p: Parameters,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Draw raw item responses (n, k) for latent values theta (instrument orientation).
@@ -110,10 +110,15 @@ def _respond(
     rows = []
     spread = p.threshold_spread
     u = rng.random((n, k), dtype=np.float32)
+    # standard logistic log(u / (1 - u)) (u = 0 gives -inf), in place: one (n, k) buffer
+    noise = np.subtract(np.float32(1.0), u)
     with np.errstate(divide="ignore"):
-        noise = np.log(u / (np.float32(1.0) - u))  # standard logistic (u = 0 gives -inf)
+        np.divide(u, noise, out=noise)
+        np.log(noise, out=noise)
+    del u
     th32 = theta.astype(np.float32)
-    shift32 = item_shift.astype(np.float32) if item_shift.ndim == 2 else None
+    shift32 = (item_shift.astype(np.float32)
+               if item_shift is not None and item_shift.ndim == 2 else None)
     for j, item in enumerate(spec.items):
         m = _categories(item)
         z = noise[:, j] * np.float32(1.0 / a[j]) + th32
@@ -223,8 +228,9 @@ def _administer_one(
     view = _rater_view(sch, lat, clin, st, p, rng)
     view = view + p.occasion_sd * rng.normal(size=len(view))
     sign = -1.0 if (sch.latent in _HIGHER_IS_WORSE) == spec.higher_is_better else 1.0
-    shift = np.zeros((len(view), len(spec.items)))
+    shift = None  # per-item shifts exist only for the alliance's bond profile
     if sch.latent == "alliance":
+        shift = np.zeros((len(view), len(spec.items)))
         bond = course.bond_offset[rows]
         for name, members in spec.subscales.items():
             cols = [spec.item_ids.index(i) for i in members]
@@ -235,7 +241,8 @@ def _administer_one(
     centre = centres[sch.latent] * sign if sch.latent in _HIGHER_IS_WORSE else centres[
         sch.latent]
     theta = sign * view
-    values, items = _respond(spec, theta, shift * sign, centre, p, rng)
+    values, items = _respond(spec, theta, None if shift is None else shift * sign, centre, p,
+                             rng)
     miss = rng.random(values.shape) < p.item_missing_rate
     values[miss] = np.nan
     # a questionnaire with more blanks than its scoring rule allows was not completed:
@@ -383,33 +390,49 @@ def _assemble(blocks: list[_Block], st: Structure, item_rows: list[pd.DataFrame]
                 full[start:start + m] = b.scores[c].to_numpy(dtype=float)
             start += m
         cols[c] = full[perm]
-    adm = pd.DataFrame(cols)
+    # copy=False: the columns are fresh arrays of ours; pandas neither copies them nor
+    # consolidates same-typed columns into a 2-D block (a second copy of each)
+    adm = pd.DataFrame(cols, copy=False)
 
-    # responses: one row per answered item, written straight into final order
+    # responses: one row per answered item, written straight into final order. Only the
+    # answered cells are placed: each lands at its administration's offset (in final
+    # order) plus its rank among that administration's answered items, so no
+    # all-cells buffer and no mask over it are needed.
     item_cats = list(dict.fromkeys(i for b in blocks for i in b.item_ids))
     code_of = {name: c for c, name in enumerate(item_cats)}
-    k_final = np.empty(n, dtype=np.int64)
+    code_dtype = np.int8 if len(item_cats) < 128 else np.int16 if len(item_cats) < 2**15 else (
+        np.int32)
+    answered_rows = []
+    n_answered = np.empty(n, dtype=np.int64)
     start = 0
     for b in blocks:
-        m, k = b.values.shape
-        k_final[new_id[start:start + m]] = k
+        m = len(b.values)
+        ok = ~np.isnan(b.values)
+        answered_rows.append(ok)
+        n_answered[new_id[start:start + m]] = ok.sum(axis=1)
         start += m
     offset = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(k_final, out=offset[1:])
-    vals = np.empty(int(offset[-1]), dtype=np.float64)
-    item_code = np.empty(int(offset[-1]), dtype=np.int32)
+    np.cumsum(n_answered, out=offset[1:])
+    total = int(offset[-1])
+    values = np.empty(total, dtype=np.float64)
+    item_code = np.empty(total, dtype=code_dtype)
     start = 0
-    for b in blocks:
-        m, k = b.values.shape
-        pos = offset[new_id[start:start + m]][:, None] + np.arange(k)
-        vals[pos] = b.values
-        item_code[pos] = np.array([code_of[i] for i in b.item_ids], dtype=np.int32)
+    for b, ok in zip(blocks, answered_rows, strict=True):
+        m, _ = b.values.shape
+        rank = np.cumsum(ok, axis=1, dtype=np.int64)
+        rank += (offset[new_id[start:start + m]] - 1)[:, None]
+        pos = rank[ok]
+        del rank
+        values[pos] = b.values[ok]
+        codes = np.array([code_of[i] for i in b.item_ids], dtype=code_dtype)
+        item_code[pos] = np.broadcast_to(codes, ok.shape)[ok]
         start += m
-    answered = ~np.isnan(vals)
+        b.values = b.values[:0]  # drop the block's copy as soon as it is placed
+    del answered_rows
     responses = pd.DataFrame({
-        "administration_id": np.repeat(np.arange(n, dtype=np.int64), k_final)[answered],
-        "item": pd.Categorical.from_codes(item_code[answered], categories=item_cats),
-        "value": vals[answered],
-    })
+        "administration_id": np.repeat(np.arange(n, dtype=np.int64), n_answered),
+        "item": pd.Categorical.from_codes(item_code, categories=item_cats),
+        "value": values,
+    }, copy=False)
     items_df = pd.concat(item_rows, ignore_index=True) if item_rows else pd.DataFrame()
     return Measured(administrations=adm, responses=responses, items=items_df)
