@@ -5,9 +5,17 @@ the instrument's orientation, item j answers at least its k-th category with
 probability ``logistic(a_j (θ - b_jk))``. It is drawn exactly that way, with
 one logistic variate per item (``a_j θ + L > a_j b_jk`` for each threshold), so
 a whole instrument over a million administrations is a few array operations.
-The instrument's own scoring (:func:`bordin.instruments.score_frame`) then
-turns the responses into totals and subscales, which are monotone in θ and so
-recover the latent course up to measurement error.
+The instrument's own scoring (:func:`bordin.instruments.score_matrix`, the
+library's fast path on the same core as ``score_frame``) then turns the
+responses into totals and subscales, which are monotone in θ and so recover
+the latent course up to measurement error.
+
+Risk items (PHQ-9 item 9, CORE-10 item 6) are the exception to the common
+threshold grid: their thresholds sit ``risk_item_location`` above the centre
+and their discrimination is scaled by ``risk_item_discrimination``, so they
+are endorsed about as rarely as in real outpatient care (about a fifth of
+patients at intake, fewer as treatment works) while still rising with
+severity.
 
 Raters differ: patients rate the alliance leniently (a ceiling effect), a
 clinician's rating loads only partly on the patient's experience and carries
