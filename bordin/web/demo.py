@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from bordin.errors import BordinError
 from bordin.exchange.frames import TidyData, to_batch
 from bordin.instruments import registry
+from bordin.monitor.service import store_alerts
 from bordin.store.bulk import import_batch
 from bordin.store.models.auth import User
 from bordin.store.models.core import Clinician, Episode, Organization
 from bordin.store.queries import administrations_frame, responses_frame
-from bordin.web.alerts.raise_alerts import monitor_alerts, store_alerts
+from bordin.web.alerts.raise_alerts import monitor_alerts
 from bordin.web.auth.service import add_user
 from bordin.web.forms.service import create_link
 from bordin.web.patients.service import caseload
@@ -79,10 +80,11 @@ def seed_demo(db: Session, *, seed: int = 0, n_episodes: int = 60) -> DemoLogins
         tidy = TidyData(administrations=adm, responses=resp, episodes=episodes,
                         clinicians=data.clinicians)
         import_batch(db, to_batch(tidy, source="simulated clinic"), source="simulated clinic")
-        adm = administrations_frame(db)
-        alerts = monitor_alerts(adm, responses_frame(db))
-        store_alerts(db, alerts)
         db.commit()
+        adm = administrations_frame(db)
+        resp = responses_frame(db)
+        db.rollback()
+        store_alerts(db, monitor_alerts(adm, resp))
     org = db.scalars(select(Organization).order_by(Organization.id)).first()
     # The demo clinician: the therapist of the organisation with the most episodes.
     top = db.execute(select(Episode.clinician_id, func.count()).where(

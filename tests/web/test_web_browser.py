@@ -142,14 +142,15 @@ def test_patient_clinician_supervisor_journey(server) -> None:
         expect(first).to_contain_text("PA-001")
         page.screenshot(path=str(ARTIFACTS / "3-clinician-caseload.png"), full_page=True)
         first.get_by_role("link", name="PA-001").click()
-        card = page.locator("article.alert-card.risk").first
+        card = page.locator("article.alert-card.risk[data-session='6']")
         expect(card).to_contain_text("Risk")
         expect(card).to_contain_text("open")
         expect(page.locator("div.chart[data-spec='alliance-spec']")).to_have_attribute(
             "data-rendered", "1", timeout=15000)
         page.screenshot(path=str(ARTIFACTS / "4-clinician-patient.png"), full_page=True)
         card.get_by_role("button", name="Acknowledge").click()
-        expect(page.locator("article.alert-card.risk").first).to_contain_text("acknowledged")
+        expect(page.locator("article.alert-card.risk[data-session='6']")).to_contain_text(
+            "acknowledged")
         page.screenshot(path=str(ARTIFACTS / "5-clinician-acknowledged.png"), full_page=True)
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
@@ -165,7 +166,7 @@ def test_patient_clinician_supervisor_journey(server) -> None:
         page.get_by_label("Username").fill("lead")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("heading", name="Therapist effects")).to_be_visible()
+        expect(page.get_by_role("heading", name="Therapist effects", exact=True)).to_be_visible()
         expect(page.locator("#therapist-effects table tbody tr")).to_have_count(6)
         expect(page.locator("div.chart[data-spec='forest']")).to_have_attribute(
             "data-rendered", "1", timeout=15000)

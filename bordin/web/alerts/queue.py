@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bordin.errors import BordinError
 from bordin.monitor.feedback import route
+from bordin.monitor.service import store_alerts
 from bordin.store.models.alerts import Alert
 from bordin.store.models.core import Administration, Episode, TherapySession
 from bordin.store.queries import administrations_frame, responses_frame
-from bordin.web.alerts.raise_alerts import monitor_alerts, store_alerts
+from bordin.web.alerts.raise_alerts import monitor_alerts
 
 __all__ = ["MonitorQueue", "risk_alerts_now"]
 
@@ -108,9 +109,7 @@ class MonitorQueue:
                 if alerts.empty:
                     return 0
                 with self._sessions() as db:
-                    added = store_alerts(db, alerts)
-                    db.commit()
-                return added
+                    return store_alerts(db, alerts).inserted
             except (BordinError, ValueError, KeyError) as exc:
                 log.error("monitor batch failed: %s", type(exc).__name__)
                 return 0
