@@ -185,3 +185,35 @@ def test_any_engine_implementing_the_protocol(clinic):
     b = fit(FORMULAS[0], engine)
     np.testing.assert_allclose(b.beta, a.beta, rtol=1e-9)
     np.testing.assert_allclose(b.criterion, a.criterion, rtol=1e-12)
+
+
+def test_parquet_without_nulls_skips_the_complete_rows_filter(clinic, tmp_path):
+    """The footer's null counts prove every row complete: no WHERE in the one pass (a
+    tenth of the query at ten million rows), and the same statistics as with it."""
+    spec = ModelSpec(response="phq9", fixed="session + alliance",
+                     random=(RandomPart("1 + session", ("patient",)),))
+    path = tmp_path / "complete.parquet"
+    clinic.to_parquet(path)
+    engine = DuckDBEngine.from_parquet(path)
+    a = engine.grouped_crossproducts(spec)
+    assert "WHERE" not in engine.last_sql
+    rel = DuckDBEngine(duckdb.connect().read_parquet(str(path)))
+    b = rel.grouped_crossproducts(spec)
+    assert "WHERE" in rel.last_sql  # a relation has no footer to consult
+    order_a = a.keys.sort_values("patient").index.to_numpy()
+    order_b = b.keys.sort_values("patient").index.to_numpy()
+    np.testing.assert_allclose(a.crossprod[order_a], b.crossprod[order_b], rtol=1e-12)
+
+
+def test_parquet_with_nulls_keeps_the_filter_and_counts_drops(clinic, tmp_path):
+    spec = ModelSpec(response="phq9", fixed="session + alliance",
+                     random=(RandomPart("1", ("patient",)),))
+    holed = clinic.copy()
+    holed.loc[[3, 10, 20], "alliance"] = np.nan
+    path = tmp_path / "holed.parquet"
+    holed.to_parquet(path)
+    engine = DuckDBEngine.from_parquet(path)
+    with pytest.warns(DataDroppedWarning, match="3 of"):
+        st = engine.grouped_crossproducts(spec)
+    assert "WHERE" in engine.last_sql
+    assert st.nobs == len(clinic) - 3
