@@ -16,7 +16,7 @@ from bordin.stats.mixed.optimize import minimise
 from bordin.stats.mixed.profile import Profile
 from bordin.stats.mixed.results import MixedModel
 
-__all__ = ["fit", "fit_design", "resolve_engine"]
+__all__ = ["boundary_notes", "fit", "fit_design", "resolve_engine"]
 
 
 def resolve_engine(data: Any) -> SufficientStatistics:
@@ -78,6 +78,29 @@ def _check_fixed(stats: GroupedCrossproducts) -> None:
                          allowed="a response that varies")
 
 
+def boundary_notes(profile: Profile, theta: np.ndarray) -> list[str]:
+    """Notes for diagonal elements of Λ at zero.
+
+    A zero diagonal element means a variance of zero only when its whole row of Λ is
+    zero; otherwise the term's random effect is an exact linear function of the terms
+    before it (a correlation of ±1 for two terms) and its variance is not zero.
+    """
+    notes: list[str] = []
+    for lev, lam in zip(profile.levels, profile.lambdas(theta), strict=True):
+        for r in range(lev.q):
+            if lam[r, r] != 0.0:
+                continue
+            term = lev.terms[r]
+            if not np.any(lam[r, :r]):
+                notes.append(f"boundary (singular) fit: variance of {term} in {lev.name} "
+                             "estimated at 0")
+            else:
+                notes.append(f"boundary (singular) fit: the {term} effect in {lev.name} is "
+                             "perfectly correlated with the terms before it (singular "
+                             "covariance matrix)")
+    return notes
+
+
 def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> MixedModel:
     """Fit a model to an already-built design (used by ``fit`` and ``refit``)."""
     profile = Profile(design)
@@ -86,14 +109,8 @@ def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> 
     if not np.isfinite(res.value):
         raise EstimationError("the (restricted) likelihood is not finite at any variance "
                               "parameters tried; the data cannot support this model")
-    notes: list[str] = []
     theta = res.theta.copy()
-    for lev, sl, (rows, cols) in zip(design.levels, profile.slices, profile.tril, strict=True):
-        for r, c, t in zip(rows, cols, theta[sl], strict=True):
-            if r == c and t == 0.0:
-                term = lev.terms[r]
-                notes.append(f"boundary (singular) fit: variance of {term} in {lev.name} "
-                             "estimated at 0")
+    notes = boundary_notes(profile, theta)
     for note in notes:
         warnings.warn(note, BoundaryWarning, stacklevel=3)
     if not res.converged:

@@ -78,3 +78,22 @@ def test_one_parameter_fits_do_not_chase_rounding(formula, dataset):
 
     m = fit(formula, pd.DataFrame(load_reference()["data"][dataset]))
     assert m.n_evals <= 32
+
+
+def test_boundary_note_distinguishes_zero_variance_from_perfect_correlation():
+    """A zero Cholesky diagonal is a zero variance only when its row of Λ is zero; the
+    slope of a fit with correlation 1 has a positive variance and must not be reported
+    as 0 (as a note did for the random-slope panel above)."""
+    from mixed_fixtures import load_reference
+
+    from bordin.stats.mixed.fit import boundary_notes
+
+    sleep = pd.DataFrame(load_reference()["data"]["sleepstudy"])
+    m = fit("Reaction ~ Days + (Days | Subject)", sleep)
+    prof = m._profile
+    # θ = (λ11, λ21, λ22): slope perfectly correlated with the intercept
+    notes = boundary_notes(prof, np.array([1.0, 0.3, 0.0]))
+    assert len(notes) == 1 and "perfectly correlated" in notes[0] and "at 0" not in notes[0]
+    notes = boundary_notes(prof, np.array([1.0, 0.0, 0.0]))
+    assert len(notes) == 1 and "variance of Days in Subject estimated at 0" in notes[0]
+    assert boundary_notes(prof, np.array([1.0, 0.3, 0.2])) == []
