@@ -587,10 +587,12 @@ class Parameters:
         "Location (latent units above the instrument's threshold centre) of a risk item's "
         "thresholds (PHQ-9 item 9, CORE-10 item 6): sets how rarely the risk item is "
         "endorsed; endorsement still rises with severity and falls with improvement.",
-        "PHQ-9 item 9 endorsed (> 0) by about 10-25% of outpatients at intake, fewer during "
-        "treatment: Simon et al. 2013, Psychiatr Serv 64:1195 (84,418 outpatients, 207,265 "
-        "PHQ-9s); higher (45%) only in severe safety-net samples, Bauer et al. 2013, J Gen "
-        "Intern Med 28:363; 3.5% in the general population, NHANES 2005-10 (PMC5942185); "
+        "target: PHQ-9 item 9 endorsed (> 0) by ~10-25% of outpatients at intake, fewer "
+        "during treatment (model: ~20% at intake, ~6% after 9+ sessions). Published figures "
+        "vary with setting: 3.5% in the general population (NHANES 2005-10, PMC5942185); "
+        "45% in a severe safety-net primary-care sample (Bauer et al. 2013, J Gen Intern Med "
+        "28:363); the large outpatient series of Simon et al. 2013 (Psychiatr Serv 64:1195; "
+        "84,418 outpatients, 207,265 PHQ-9s) links item 9 to later attempts. "
         "tests/simulate/test_risk_items.py",
     )
     risk_item_discrimination: float = _p(
