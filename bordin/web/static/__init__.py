@@ -1,0 +1,1 @@
+"""Data files of the web app (a package so that wheels carry them)."""
