@@ -22,6 +22,7 @@ from bordin.errors import InputError
 from bordin.exchange.frames import FRAMES, LINE, TidyData, read_store, to_batch
 from bordin.exchange.pseudonymise import Pseudonymiser
 from bordin.store.bulk import ImportResult, Progress, import_batch
+from bordin.store.db import begin_read
 
 __all__ = ["FileFormat", "export_tidy", "import_tidy", "read_tidy", "write_tidy"]
 
@@ -138,6 +139,7 @@ def export_tidy(
     pseudonymiser: Pseudonymiser | None = None,
 ) -> list[Path]:
     """Export the store as tidy files, pseudonymised when ``pseudonymiser`` is given."""
+    begin_read(db)  # an export only reads: do not hold up writers (SQLite)
     data = read_store(db)
     if pseudonymiser is not None:
         data = pseudonymiser.apply(data)

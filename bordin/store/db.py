@@ -23,7 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bordin.errors import InputError
 
 __all__ = [
+    "READ",
     "WRITE",
+    "begin_read",
+    "begin_write",
     "data_dir",
     "default_database_url",
     "init_db",
@@ -35,12 +38,18 @@ __all__ = [
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: Execution option that makes an SQLite transaction take the write lock at
-#: ``BEGIN`` (``BEGIN IMMEDIATE``). Without it a transaction that first reads
-#: and then writes can fail with "database is locked" when another writer got
-#: there in between, because SQLite cannot upgrade a stale read snapshot.
-#: Use as ``session.connection(execution_options=WRITE)`` before the first
-#: statement of a write transaction; PostgreSQL ignores it.
+#: ``BEGIN`` (``BEGIN IMMEDIATE``). This is the default on SQLite: a
+#: transaction that first reads and then writes would otherwise fail with
+#: "database is locked" when another writer got in between, because SQLite
+#: cannot upgrade a stale read snapshot (and its busy timeout does not help).
+#: PostgreSQL ignores it.
 WRITE: dict[str, Any] = {"bordin_write": True}
+
+#: Execution option for a transaction that only reads (an export, an
+#: analysis): on SQLite it begins with a plain ``BEGIN`` and does not hold up
+#: writers. Use as ``session.connection(execution_options=READ)`` before the
+#: first statement; a write in such a transaction may fail under concurrency.
+READ: dict[str, Any] = {"bordin_read": True}
 
 
 def data_dir() -> Path:
@@ -94,8 +103,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     Engine
         On SQLite every new connection is set to WAL journal,
         ``synchronous=FULL``, foreign keys on and a 30 s busy timeout, and
-        transactions are begun explicitly (``BEGIN``, or ``BEGIN IMMEDIATE``
-        under the :data:`WRITE` execution option).
+        transactions are begun explicitly with ``BEGIN IMMEDIATE`` (one writer
+        at a time, the others wait), or a plain ``BEGIN`` under the
+        :data:`READ` execution option.
     """
     url = _normalise(url)
     parsed = make_url(url)
@@ -145,10 +155,32 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get("bordin_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        if conn.get_execution_options().get("bordin_read"):
             conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_write(db: Session) -> None:
+    """Start ``db``'s transaction as a write transaction (SQLite: ``BEGIN IMMEDIATE``).
+
+    Write transactions are the default on SQLite; this states the intent
+    explicitly. Concurrent writers wait their turn (up to the 30 s busy
+    timeout) instead of failing with "database is locked". Does nothing when a
+    transaction is already open, and nothing on PostgreSQL.
+    """
+    if not db.in_transaction():
+        db.connection(execution_options=WRITE)
+
+
+def begin_read(db: Session) -> None:
+    """Start ``db``'s transaction as a read-only one (SQLite: a plain ``BEGIN``).
+
+    For long reads (exports, analyses) that should not hold up writers.
+    Does nothing when a transaction is already open, and nothing on PostgreSQL.
+    """
+    if not db.in_transaction():
+        db.connection(execution_options=READ)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -166,3 +166,54 @@ def test_postgresql_commits_are_synchronous() -> None:
     with raw.connect() as conn:  # the control: without Bordin's setting it is off
         assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
     raw.dispose()
+
+
+def test_read_then_write_transactions_wait_their_turn(sqlite_url: str) -> None:
+    """Four concurrent read-then-write transactions on SQLite queue for the write lock
+    (BEGIN IMMEDIATE by default) instead of three failing with "database is locked",
+    which is what plain deferred transactions do here."""
+    import threading
+
+    from bordin.store.db import session_factory
+    from bordin.store.models.core import Organization
+
+    engine = init_db(sqlite_url)
+    factory = session_factory(engine)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            with factory() as db:
+                barrier.wait()
+                n = len(db.scalars(select(Organization)).all())  # read ...
+                db.add(Organization(code=f"O{i}", name=str(n)))  # ... then write
+                db.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with factory() as db:
+        names = sorted(o.name for o in db.scalars(select(Organization)))
+    assert names == ["0", "1", "2", "3"]  # each saw all earlier commits: fully serialised
+    engine.dispose()
+
+
+def test_read_transactions_do_not_take_the_write_lock(sqlite_url: str) -> None:
+    from bordin.store.db import begin_read, session_factory
+    from bordin.store.models.core import Organization
+
+    engine = init_db(sqlite_url)
+    factory = session_factory(engine)
+    with factory() as reader, factory() as writer:
+        begin_read(reader)
+        reader.scalars(select(Organization)).all()
+        writer.add(Organization(code="W"))
+        writer.commit()  # not blocked by the open read transaction
+        assert reader.in_transaction()
+    engine.dispose()

@@ -56,6 +56,7 @@ from bordin.exchange.fhir.questionnaire import (
 from bordin.exchange.frames import TidyData, read_store
 from bordin.exchange.pseudonymise import Pseudonymiser
 from bordin.instruments import registry
+from bordin.store.db import begin_read
 
 __all__ = ["BundleType", "bundle_from", "export_fhir", "resources_from"]
 
@@ -297,6 +298,7 @@ def export_fhir(
     pseudonymiser: Pseudonymiser | None = None,
 ) -> int:
     """Write the store as one FHIR Bundle (JSON) to ``out``; return the number of resources."""
+    begin_read(db)  # an export only reads: do not hold up writers (SQLite)
     data = read_store(db)
     if pseudonymiser is not None:
         data = pseudonymiser.apply(data)
