@@ -11,31 +11,12 @@ import pandas as pd
 from scipy import stats
 
 from bordin.errors import InputError
+from bordin.stats._results import json_safe as _json_safe
 
 
 def json_safe(value: Any) -> Any:
-    """Convert numpy/pandas values to plain JSON-safe Python (NaN and inf become None)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, pd.DataFrame):
-        frame = value.reset_index() if value.index.name is not None else value
-        return [json_safe(r) for r in frame.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return None if not math.isfinite(f) else f
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
+    """JSON-safe conversion of alliance results; a DataFrame keeps its index only if named."""
+    return _json_safe(value, reset_unnamed_index=False)
 
 
 def require_frame(data: Any, name: str = "data") -> pd.DataFrame:

@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from bordin.errors import ConvergenceWarning, EstimationError, InputError, StatisticalWarning
+from bordin.stats._results import json_safe
 from bordin.stats.psychometrics._input import item_frame
-from bordin.stats.psychometrics._result import json_safe
 
 __all__ = ["CFAResult", "cfa", "finsrud_two_factor", "goal_task_bond"]
 

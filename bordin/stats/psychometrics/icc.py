@@ -21,8 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from bordin.errors import InputError
+from bordin.stats._results import json_safe
 from bordin.stats.psychometrics._input import check_level, item_frame
-from bordin.stats.psychometrics._result import json_safe
 
 __all__ = ["ICCResult", "interrater_icc"]
 
