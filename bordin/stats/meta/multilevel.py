@@ -27,6 +27,7 @@ from scipy import stats
 
 from bordin.errors import BoundaryWarning, EstimationError, InputError
 from bordin.stats.meta._inputs import ModsLike, build_design
+from bordin.stats.meta._related import RelatedAnalyses
 from bordin.stats.meta._weighted import Array, _inv_spd, cross, xb, xtv
 from bordin.stats.meta.univariate import _check_level, wald_block
 
@@ -193,7 +194,7 @@ def _maximise(fg: Any, *, start: Array, scale: float, tol: float, maxiter: int
                           f"{maxiter} iterations")
 
 
-class MultilevelResult:
+class MultilevelResult(RelatedAnalyses):
     """The fit of :func:`rma_mv` (metafor's names).
 
     Attributes
@@ -268,24 +269,6 @@ class MultilevelResult:
                              "ci_ub": pred + self.crit * se,
                              "pi_lb": pred - self.crit * np.sqrt(vpred + tot),
                              "pi_ub": pred + self.crit * np.sqrt(vpred + tot)})
-
-    def robust(self, *, cluster: Any, adjust: bool = True, vcov: str = "CR1") -> Any:
-        """Cluster-robust inference (metafor's ``robust``, CR1 by default)."""
-        from bordin.stats.meta.robust import robust
-
-        return robust(self, cluster=cluster, adjust=adjust, vcov=vcov)
-
-    def forest_plot(self, **kwargs: Any) -> Any:
-        """Forest plot (matplotlib Figure)."""
-        from bordin.stats.meta.plots import forest_plot
-
-        return forest_plot(self, **kwargs)
-
-    def funnel_plot(self, **kwargs: Any) -> Any:
-        """Funnel plot (matplotlib Figure)."""
-        from bordin.stats.meta.plots import funnel_plot
-
-        return funnel_plot(self, **kwargs)
 
     def weighted_design(self) -> tuple[Array, Array]:
         """``(V⁻¹X, e)``: the sandwich ingredients."""

@@ -17,6 +17,7 @@ from scipy import stats
 
 from bordin.errors import InputError, StatisticalWarning
 from bordin.stats.meta._inputs import Design, ModsLike, build_design
+from bordin.stats.meta._related import RelatedAnalyses
 from bordin.stats.meta._tau2 import FIXED, METHODS, Control, estimate_tau2, q_profile_ci
 from bordin.stats.meta._weighted import WLS, Array, _inv_spd, cross, xb
 
@@ -67,7 +68,7 @@ def wald_block(
     return QM, float(stats.f.sf(QM, m, ddf)) if ddf > 0 else float("nan"), (m, ddf)
 
 
-class RMAResult:
+class RMAResult(RelatedAnalyses):
     """The fit of :func:`rma`, with metafor's names for its numbers.
 
     Attributes
@@ -373,24 +374,6 @@ class RMAResult:
         from bordin.stats.meta.bias import trimfill
 
         return trimfill(self, side=side)
-
-    def robust(self, *, cluster: Any, adjust: bool = True, vcov: str = "CR1") -> Any:
-        """Cluster-robust (sandwich) inference, as metafor's ``robust``."""
-        from bordin.stats.meta.robust import robust
-
-        return robust(self, cluster=cluster, adjust=adjust, vcov=vcov)
-
-    def forest_plot(self, **kwargs: Any) -> Any:
-        """Forest plot (matplotlib Figure)."""
-        from bordin.stats.meta.plots import forest_plot
-
-        return forest_plot(self, **kwargs)
-
-    def funnel_plot(self, **kwargs: Any) -> Any:
-        """Funnel plot (matplotlib Figure)."""
-        from bordin.stats.meta.plots import funnel_plot
-
-        return funnel_plot(self, **kwargs)
 
     # for the robust module
     def weighted_design(self) -> tuple[Array, Array]:
