@@ -29,10 +29,10 @@ def test_lagged_models_match_lmertest(longitudinal, ref: dict, direction: str) -
     # Satterthwaite df: numerical derivatives in both programs.
     np.testing.assert_allclose(m.fixed["df"], r["df"], rtol=1e-3)
     assert m.loglik == pytest.approx(r["loglik"], abs=1e-5)
-    # The REML surface is flat in the variances: lme4 stops within ~1e-5 relative of
-    # the optimum in theta, so the variance components are compared to 1e-4 relative
-    # (plus 1e-6 absolute for the one at the boundary, 0).
-    np.testing.assert_allclose(m.varcomp["variance"], r["vcov"], rtol=1e-4, atol=1e-6)
+    # Bordin polishes the flat REML surface to its optimum; lme4's default stop lies
+    # about 1.5e-6 from it, so 1e-6 absolute (variances are O(1)) is the tightest
+    # comparison the reference supports.
+    np.testing.assert_allclose(m.varcomp["variance"], r["vcov"], atol=1e-6)
 
 
 def test_effects_table(longitudinal) -> None:
