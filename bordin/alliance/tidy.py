@@ -89,6 +89,25 @@ def _select_window(
     return rows[rank <= 3]
 
 
+def _instruments_present(
+    data: pd.DataFrame,
+    *,
+    column: str,
+    alliance_instrument: str | Sequence[str],
+    outcome_instrument: str,
+) -> list[str]:
+    """The alliance instrument(s) as a list, once each of them and the outcome is in the data."""
+    ali_names = [alliance_instrument] if isinstance(alliance_instrument, str) else list(
+        alliance_instrument)
+    present = set(data[column].dropna().unique())
+    for name, arg in [*[(a, "alliance_instrument") for a in ali_names],
+                      (outcome_instrument, "outcome_instrument")]:
+        if name not in present:
+            raise InputError(field=arg, value=name, allowed=f"an instrument in the data: "
+                             f"{sorted(map(str, present))}")
+    return ali_names
+
+
 def patient_table(
     data: pd.DataFrame,
     *,
@@ -139,14 +158,10 @@ def patient_table(
         "columns.total": c.total,
     })
     require_numeric(data, [c.session, c.total])
-    ali_names = [alliance_instrument] if isinstance(alliance_instrument, str) else list(
-        alliance_instrument)
-    present = set(data[c.instrument].dropna().unique())
-    for name, arg in [*[(a, "alliance_instrument") for a in ali_names],
-                      (outcome_instrument, "outcome_instrument")]:
-        if name not in present:
-            raise InputError(field=arg, value=name, allowed=f"an instrument in the data: "
-                             f"{sorted(map(str, present))}")
+    ali_names = _instruments_present(
+        data, column=c.instrument, alliance_instrument=alliance_instrument,
+        outcome_instrument=outcome_instrument,
+    )
     keys = [k for k in (c.organization, c.clinician, c.patient) if k in data.columns]
     out_rows = data[data[c.instrument] == outcome_instrument]
     if outcome_rater is not None:
@@ -246,14 +261,10 @@ def session_panel(
         "alliance_score": alliance_score, "columns.total": c.total,
     })
     require_numeric(data, [c.session, c.total, alliance_score])
-    ali_names = [alliance_instrument] if isinstance(alliance_instrument, str) else list(
-        alliance_instrument)
-    present = set(data[c.instrument].dropna().unique())
-    for name, arg in [*[(a, "alliance_instrument") for a in ali_names],
-                      (outcome_instrument, "outcome_instrument")]:
-        if name not in present:
-            raise InputError(field=arg, value=name, allowed=f"an instrument in the data: "
-                             f"{sorted(map(str, present))}")
+    ali_names = _instruments_present(
+        data, column=c.instrument, alliance_instrument=alliance_instrument,
+        outcome_instrument=outcome_instrument,
+    )
     if max_session is not None and (not isinstance(max_session, int) or max_session < 2):
         raise InputError(field="max_session", value=max_session, allowed="an integer >= 2")
     ali = data[data[c.instrument].isin(ali_names)]
