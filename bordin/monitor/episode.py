@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,6 +330,14 @@ class EpisodeMonitor:
             last = sess[rp] if rp >= 0 else sess[lr]
             self._emit(out, self._event_record(rule, base, e, _engine.STATE_NAMES[st], last))
 
+    def _observed(self, scores: Mapping[str, float]) -> Iterator[tuple[str, float]]:
+        """The monitored scales that carry a score (not missing, not NaN), in order."""
+        for scale in self._scales:
+            v = scores.get(scale)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            yield scale, float(v)
+
     def _alliance(
         self,
         t: float,
@@ -339,11 +347,7 @@ class EpisodeMonitor:
         scores: Mapping[str, float],
         out: list[dict[str, Any]],
     ) -> None:
-        for scale in self._scales:
-            v = scores.get(scale)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            v = float(v)
+        for scale, v in self._observed(scores):
             key = (instrument, rater, target, scale)
             ser = self._series.setdefault(key, _Series())
             if t <= ser.last:
@@ -406,11 +410,8 @@ class EpisodeMonitor:
             return
         fam = self._disc_pairs.get(instrument, instrument)
         slot = self._pairs.setdefault((fam, target, t), {})
-        for scale in self._scales:
-            v = scores.get(scale)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            slot[f"{rater}.{scale}"] = float(v)
+        for scale, v in self._observed(scores):
+            slot[f"{rater}.{scale}"] = v
             if rater == "patient":
                 slot[f"instrument.{scale}"] = instrument  # type: ignore[assignment]
             p, c = slot.get(f"patient.{scale}"), slot.get(f"clinician.{scale}")
