@@ -58,6 +58,27 @@ def clinic(
         ``administrations``, ``responses``, ``episodes``, ``clinicians``,
         ``patients`` and ``truth``.
 
+    Notes
+    -----
+    The tables are what a clinic's own records would show, so that
+    :func:`bordin.store.bulk.import_batch` (``bordin import``) and
+    :func:`bordin.store.submit.submit_administration` accept every row:
+
+    - ``episodes.format`` is one of the store's formats (``individual``,
+      ``couple``, ``family``, ``group``, ``internet``, ``medication``);
+    - a questionnaire skipped as a whole (``administration_missing_rate``) is
+      not an administration at all, and one with more blank items than its
+      instrument's ``max_missing`` was not completed and is dropped too; the
+      rest are scored with proration, and a subscale with more blanks than
+      ``subscale_max_missing`` is left missing while the total stands (as the
+      store scores it);
+    - every administration has a session number of 1 or more: intake is
+      session 1 and an end-of-care measurement belongs to the last session
+      held, in every format (internet and group episodes count their contacts
+      the same way).
+      Clinician-level ratings with no episode (the observers' FIS ratings) are
+      not administrations: they are ``skill_ratings`` / ``skill_responses``.
+
     Examples
     --------
     >>> import bordin.simulate as sim

@@ -11,13 +11,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bordin.errors import BordinError
 from bordin.exchange.frames import TidyData, to_batch
-from bordin.instruments import registry
 from bordin.monitor.service import store_alerts
 from bordin.store.bulk import import_batch
 from bordin.store.models.auth import User
@@ -40,29 +37,6 @@ class DemoLogins:
     created: bool = False
 
 
-def _complete(adm: pd.DataFrame, resp: pd.DataFrame, episodes: pd.DataFrame
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep administrations the scoring rules accept: known episode, few missing items.
-
-    The simulator leaves items missing the way patients do; the store refuses an
-    administration with more missing items than its instrument may prorate.
-    """
-    adm = adm[adm["episode"].isin(episodes["episode"]) & adm["session"].notna()]
-    answered = resp.dropna(subset=["value"]).groupby("administration_id").size()
-    keep = []
-    for r in adm[["administration_id", "instrument"]].itertuples(index=False):
-        try:
-            spec = registry.get(str(r.instrument))
-        except BordinError:
-            keep.append(False)
-            continue
-        n = int(answered.get(r.administration_id, 0))
-        keep.append(len(spec.items) - n <= min(spec.max_missing, spec.subscale_max_missing)
-                    if spec.subscales else len(spec.items) - n <= spec.max_missing)
-    adm = adm[keep]
-    return adm, resp[resp["administration_id"].isin(adm["administration_id"])]
-
-
 def seed_demo(db: Session, *, seed: int = 0, n_episodes: int = 60) -> DemoLogins:
     """Fill an empty database with a simulated clinic and demo users (commits)."""
     out = DemoLogins()
@@ -74,11 +48,10 @@ def seed_demo(db: Session, *, seed: int = 0, n_episodes: int = 60) -> DemoLogins
         data = sim.clinic("clinic", seed=seed, n_episodes=n_episodes)
         episodes = data.episodes.copy()
         episodes["end"] = None  # still in care, so caseloads are populated
-        # The simulator's "couple_family" is the store's "family" (reported upstream).
-        episodes["format"] = episodes["format"].astype(str).replace({"couple_family": "family"})
-        adm, resp = _complete(data.administrations, data.responses, episodes)
-        tidy = TidyData(administrations=adm, responses=resp, episodes=episodes,
-                        clinicians=data.clinicians)
+        # The simulator writes what the store accepts (its formats, only scoreable
+        # questionnaires, a session number on every row): imported as it comes.
+        tidy = TidyData(administrations=data.administrations, responses=data.responses,
+                        episodes=episodes, clinicians=data.clinicians)
         import_batch(db, to_batch(tidy, source="simulated clinic"), source="simulated clinic")
         db.commit()
         adm = administrations_frame(db)
