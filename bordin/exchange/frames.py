@@ -158,26 +158,27 @@ def _number(v: Any, col: str) -> float | None:
     return f
 
 
-def _date(row: dict[str, Any], col: str) -> date | None:
+def _timestamp(row: dict[str, Any], col: str, *, expected: str) -> pd.Timestamp | None:
     v = row.get(col)
     if _missing(v):
         return None
     try:
-        ts = pd.Timestamp(v)
+        return pd.Timestamp(v)
     except (TypeError, ValueError):
-        raise _CellError(col, f"{col} = {v!r}; expected a date such as 2024-03-01") from None
+        raise _CellError(col, f"{col} = {v!r}; expected {expected}") from None
+
+
+def _date(row: dict[str, Any], col: str) -> date | None:
+    ts = _timestamp(row, col, expected="a date such as 2024-03-01")
+    if ts is None:
+        return None
     return ts.date()
 
 
 def _datetime(row: dict[str, Any], col: str) -> datetime | None:
-    v = row.get(col)
-    if _missing(v):
+    ts = _timestamp(row, col, expected="a date-time such as 2024-03-01T14:30:00+00:00")
+    if ts is None:
         return None
-    try:
-        ts = pd.Timestamp(v)
-    except (TypeError, ValueError):
-        raise _CellError(col, f"{col} = {v!r}; expected a date-time such as "
-                        "2024-03-01T14:30:00+00:00") from None
     ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
     return ts.to_pydatetime()
 
