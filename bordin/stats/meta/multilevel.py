@@ -217,15 +217,6 @@ class MultilevelResult(RelatedAnalyses):
     def __init__(self, **kw: Any) -> None:
         self.__dict__.update(kw)
 
-    def summary(self) -> pd.DataFrame:
-        """Coefficient table."""
-        stat = "zval" if self.ddf is None else "tval"
-        return pd.DataFrame(
-            {"estimate": self.beta, "se": self.se, stat: self.zval, "pval": self.pval,
-             "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
-            index=pd.Index(self.names, name="term"),
-        )
-
     def variance_components(self) -> pd.DataFrame:
         """σ² per level, with σ and the number of groups."""
         return pd.DataFrame({"sigma2": self.sigma2, "sigma": np.sqrt(self.sigma2),

@@ -274,15 +274,6 @@ class RMAResult(RelatedAnalyses):
         """Back-transform a Fisher-z result to the correlation scale (r)."""
         return self.predict(transf="z2r")
 
-    def summary(self) -> pd.DataFrame:
-        """Coefficient table (estimate, se, z/t, p, CI) as metafor prints it."""
-        stat = "zval" if self.ddf is None else "tval"
-        return pd.DataFrame(
-            {"estimate": self.beta, "se": self.se, stat: self.zval, "pval": self.pval,
-             "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
-            index=pd.Index(self.names, name="term"),
-        )
-
     def heterogeneity(self) -> pd.DataFrame:
         """τ², τ, I², H² with their Q-profile CIs, and the Q tests."""
         lb, ub = self.tau2_ci if self.method not in FIXED else (np.nan, np.nan)
