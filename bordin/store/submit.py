@@ -334,10 +334,13 @@ def _submit(
                 payload_hash=digest,
                 risk_items=list(scored.risk_items),
             )
+            # Both collections are set while ``adm`` is pending, so nothing is lazy-loaded
+            # and one flush writes the administration, then its items and scores (each
+            # one executemany) with the new id filled in by the relationship.
             adm.responses = [ItemResponse(item=k, value=v) for k, v in answers.items()]
+            adm.scores = [Score(**{k: v for k, v in row.items() if k != "administration_id"})
+                          for row in score_rows(0, scored)]
             db.add(adm)
-            db.flush()
-            adm.scores = [Score(**row) for row in score_rows(adm.id, scored)]
             db.flush()
     except IntegrityError:
         # Another transaction stored the same key between our check and insert.
