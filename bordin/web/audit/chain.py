@@ -61,8 +61,12 @@ def append(
     ``detail`` must hold identifiers and codes only, never patient answers or names.
     """
     # Write first: this takes the lock that orders concurrent writers.
-    db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    seq, prev = db.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    # One round trip: RETURNING gives the new number and the previous hash (PostgreSQL
+    # and SQLite >= 3.35 both support it), so the lock is held one statement shorter.
+    seq, prev = db.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one()
     values: dict[str, Any] = {
         "seq": seq, "at": utcnow(), "actor_kind": actor_kind, "actor_id": actor_id,
         "action": action, "outcome": outcome, "resource_type": resource_type,
