@@ -22,13 +22,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import print_timed
 
 from bordin.alliance import therapist_effects, therapist_patient_contribution, within_between
 
@@ -113,18 +111,7 @@ def main(n_patients: int) -> None:
     ]
     print(f"{n_patients} patients, {pt['therapist'].nunique()} therapists, "
           f"{len(lw)} lagged session pairs; {out[3].strip()}")
-    print(f"{'analysis':<14}{'bordin s':>10}{'R s':>10}{'R/bordin':>10}{'peak MiB':>10}")
-    for (name, job), rt in zip(jobs, r_times, strict=True):
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            job()
-        bt = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        print(f"{name:<14}{bt:>10.3f}{rt:>10.3f}{rt / bt:>10.2f}{peak:>10.1f}")
-
+    print_timed(jobs, r_times, width=14)
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)

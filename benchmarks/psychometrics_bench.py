@@ -14,13 +14,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
-import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import print_timed
 
 from bordin.stats.psychometrics import cfa, cronbach_alpha, interrater_icc, mcdonald_omega
 
@@ -85,18 +83,7 @@ def main(n: int) -> None:
     ]
     print(f"n = {n} respondents x 12 items; {len(ratings)} targets x 4 raters; "
           f"{out[4].strip()}")
-    print(f"{'analysis':<10}{'bordin s':>10}{'R s':>10}{'R/bordin':>10}{'peak MiB':>10}")
-    for (name, job), rt in zip(jobs, r_times, strict=True):
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            job()
-        bt = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        print(f"{name:<10}{bt:>10.3f}{rt:>10.3f}{rt / bt:>10.2f}{peak:>10.1f}")
-
+    print_timed(jobs, r_times, width=10)
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 10000)
