@@ -367,11 +367,11 @@ def _same_or_conflict(stored: Administration, digest: str, key: str) -> Administ
 
 
 def _session(db: Session, *, episode_id: int, number: int, on: date | None) -> TherapySession:
-    found = db.scalars(
-        select(TherapySession).where(
-            TherapySession.episode_id == episode_id, TherapySession.number == number
-        )
-    ).one_or_none()
+    # Get or create; a concurrent creator wins the unique constraint and we read its row.
+    stmt = select(TherapySession).where(
+        TherapySession.episode_id == episode_id, TherapySession.number == number
+    )
+    found = db.scalars(stmt).one_or_none()
     if found is not None:
         if found.date is None and on is not None:
             found.date = on
@@ -383,8 +383,4 @@ def _session(db: Session, *, episode_id: int, number: int, on: date | None) -> T
             db.flush()
             return created
     except IntegrityError:
-        return db.scalars(
-            select(TherapySession).where(
-                TherapySession.episode_id == episode_id, TherapySession.number == number
-            )
-        ).one()
+        return db.scalars(stmt).one()
