@@ -13,12 +13,14 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bordin.errors import ConflictError, InputError, NotFoundError
 from bordin.instruments import registry, score
@@ -193,8 +195,10 @@ def submit_administration(
         An open session. With ``commit=True`` (default) the submission is
         committed here, and on any error the session is rolled back. With
         ``commit=False`` the caller commits (for instance together with an
-        audit record); the writes are still made inside a savepoint so a
-        failure leaves nothing of this submission behind.
+        audit record). A failure still leaves nothing of this submission
+        behind: on PostgreSQL any failed statement aborts the transaction (the
+        caller can only roll back), on SQLite the writes are made inside a
+        savepoint. A refused key (a conflict) writes nothing.
     episode_id
         The episode of care (its database id).
     session_number
@@ -309,19 +313,30 @@ def _submit(
         # SQLite: take the write lock now (see bordin.store.db.WRITE).
         db.connection(execution_options=WRITE)
 
-    stored = _by_key(db, key)
-    if stored is not None:
-        return _same_or_conflict(stored, digest, key)
+    # No look-up of the key first: the INSERT below is ON CONFLICT DO NOTHING, and a
+    # stored key (a retry, or a conflict) is read only when it is found there.
     if db.get(Episode, episode_id) is None:
         raise NotFoundError(f"episode {episode_id} does not exist")
     if rater_clinician_id is not None and db.get(Clinician, rater_clinician_id) is None:
         raise NotFoundError(f"clinician {rater_clinician_id} does not exist")
 
-    try:
-        with db.begin_nested():
-            session = _session(db, episode_id=episode_id, number=number, on=session_date)
-            adm = Administration(
-                session_id=session.id,
+    # Every row is built before the first write, so that nothing but the database can
+    # fail between the writes (the id of the administration is filled in below).
+    item_rows = [{"administration_id": 0, "item": k, "value": v} for k, v in answers.items()]
+    score_template = score_rows(0, scored)
+
+    # No savepoint on PostgreSQL: the inserts below cannot fail on the key (ON CONFLICT),
+    # and any other error aborts the whole transaction there, so the caller can only
+    # roll back; a savepoint would cost two more round trips per submission. SQLite keeps
+    # going after a failed statement, so there a (local, cheap) savepoint keeps a failure
+    # from leaving part of this submission in the caller's transaction.
+    atomic = db.begin_nested() if db.get_bind().dialect.name == "sqlite" else nullcontext()
+    with atomic:
+        session_id, created = _session(db, episode_id=episode_id, number=number, on=session_date)
+        adm = db.scalars(
+            _upsert(db, Administration)
+            .values(
+                session_id=session_id,
                 episode_id=episode_id,
                 instrument_id=spec.id,
                 instrument_version=spec.version,
@@ -334,21 +349,34 @@ def _submit(
                 payload_hash=digest,
                 risk_items=list(scored.risk_items),
             )
-            # Both collections are set while ``adm`` is pending, so nothing is lazy-loaded
-            # and one flush writes the administration, then its items and scores (each
-            # one executemany) with the new id filled in by the relationship.
-            adm.responses = [ItemResponse(item=k, value=v) for k, v in answers.items()]
-            adm.scores = [Score(**{k: v for k, v in row.items() if k != "administration_id"})
-                          for row in score_rows(0, scored)]
-            db.add(adm)
-            db.flush()
-    except IntegrityError:
-        # Another transaction stored the same key between our check and insert.
-        stored = _by_key(db, key)
-        if stored is None:
-            raise
-        return _same_or_conflict(stored, digest, key)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Administration)
+        ).one_or_none()
+        if adm is None:
+            # The key was stored before, possibly by a transaction that committed while
+            # this one waited on the key's index entry: a retry or a conflict.
+            if created:
+                db.execute(delete(TherapySession).where(TherapySession.id == session_id))
+            stored = _by_key(db, key)
+            if stored is None:  # pragma: no cover - the conflicting row cannot vanish
+                raise ConflictError(f"idempotency key {key!r} is being stored; retry")
+            return _same_or_conflict(stored, digest, key)
+        # One multi-row INSERT each for the items and the scores; the rows come back as
+        # ORM objects, set as the loaded collections so that nothing is lazy-loaded.
+        for row in item_rows + score_template:
+            row["administration_id"] = adm.id
+        items = db.scalars(insert(ItemResponse).returning(ItemResponse), item_rows).all()
+        scores = db.scalars(insert(Score).returning(Score), score_template).all()
+        set_committed_value(adm, "responses", list(items))
+        set_committed_value(adm, "scores", list(scores))
     return adm
+
+
+def _upsert(db: Session, table: type[Any]) -> Any:
+    """An INSERT that can take ``ON CONFLICT`` on this session's database."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _by_key(db: Session, key: str) -> Administration | None:
@@ -366,21 +394,31 @@ def _same_or_conflict(stored: Administration, digest: str, key: str) -> Administ
     return stored
 
 
-def _session(db: Session, *, episode_id: int, number: int, on: date | None) -> TherapySession:
-    # Get or create; a concurrent creator wins the unique constraint and we read its row.
-    stmt = select(TherapySession).where(
-        TherapySession.episode_id == episode_id, TherapySession.number == number
-    )
-    found = db.scalars(stmt).one_or_none()
-    if found is not None:
+def _session(db: Session, *, episode_id: int, number: int, on: date | None) -> tuple[int, bool]:
+    """Get or create the session; return its id and whether this call created it.
+
+    On PostgreSQL one statement: ``ON CONFLICT DO UPDATE`` (rather than ``DO NOTHING``)
+    so that the row comes back either way and a missing date is filled in; a concurrent
+    creator of the same session is waited for, not failed.
+    """
+    if db.get_bind().dialect.name == "sqlite":
+        # In-process and one writer at a time (BEGIN IMMEDIATE): look, then insert.
+        found = db.execute(select(TherapySession.id, TherapySession.date).where(
+            TherapySession.episode_id == episode_id, TherapySession.number == number)).first()
+        if found is None:
+            new = db.execute(insert(TherapySession).values(
+                episode_id=episode_id, number=number, date=on).returning(TherapySession.id))
+            return int(new.scalar_one()), True
         if found.date is None and on is not None:
-            found.date = on
-        return found
-    try:
-        with db.begin_nested():
-            created = TherapySession(episode_id=episode_id, number=number, date=on)
-            db.add(created)
-            db.flush()
-            return created
-    except IntegrityError:
-        return db.scalars(stmt).one()
+            db.execute(update(TherapySession).where(TherapySession.id == found.id)
+                       .values(date=on))
+        return int(found.id), False
+    stmt = postgresql.insert(TherapySession).values(episode_id=episode_id, number=number,
+                                                    date=on)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["episode_id", "number"],
+        set_={"date": func.coalesce(TherapySession.date, stmt.excluded.date)},
+    )
+    # xmax is 0 on a row version this statement inserted (PostgreSQL's own idiom).
+    row = db.execute(stmt.returning(TherapySession.id, literal_column("xmax = 0"))).one()
+    return int(row[0]), bool(row[1])
