@@ -11,8 +11,9 @@ function), created in the web app's migration.
 :class:`AuditHead` is a one-row table holding the last ``seq`` and ``hash``. A
 writer first *updates* it, which takes the write lock (SQLite) or the row lock
 (PostgreSQL) before reading the previous hash, so concurrent writers chain in
-order instead of forking the chain. The columns mirror the IHE Basic Audit Log
-Patterns (who, what, when, which patient, outcome) and hold identifiers only,
+order instead of forking the chain (on PostgreSQL the head update and the event
+insert can be one statement: the head keeps ``prev_hash``). The columns mirror the
+IHE Basic Audit Log Patterns (who, what, when, which patient, outcome) and hold identifiers only,
 never patient answers or names.
 """
 
@@ -63,3 +64,5 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+    #: The hash before the last event (lets PostgreSQL chain in one statement).
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)

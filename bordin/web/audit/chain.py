@@ -4,7 +4,9 @@ Every event is ``hash = SHA-256(prev_hash || canonical JSON of the row)``, with
 consecutive ``seq`` numbers. :func:`append` first *updates* the one-row
 ``audit_head`` table, which takes the write lock (SQLite) or the row lock
 (PostgreSQL) so that concurrent writers extend the chain in turn; the event is
-then part of the caller's transaction and commits or rolls back with it.
+then part of the caller's transaction and commits or rolls back with it. On
+PostgreSQL the head update and the insert are one statement, and the server
+computes the hash (``sha256``); :func:`verify` recomputes every hash in Python.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import LargeBinary, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bordin.store.base import utcnow
@@ -60,24 +62,58 @@ def append(
 
     ``detail`` must hold identifiers and codes only, never patient answers or names.
     """
-    # Write first: this takes the lock that orders concurrent writers.
-    # One round trip: RETURNING gives the new number and the previous hash (PostgreSQL
-    # and SQLite >= 3.35 both support it), so the lock is held one statement shorter.
-    seq, prev = db.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
-    ).one()
     values: dict[str, Any] = {
-        "seq": seq, "at": utcnow(), "actor_kind": actor_kind, "actor_id": actor_id,
+        "seq": 0, "at": utcnow(), "actor_kind": actor_kind, "actor_id": actor_id,
         "action": action, "outcome": outcome, "resource_type": resource_type,
         "resource_id": None if resource_id is None else str(resource_id),
         "patient_id": patient_id, "route": route, "request_id": request_id,
         "client": client, "detail": detail,
     }
+    if db.get_bind().dialect.name == "postgresql":
+        return _append_postgresql(db, values)
+    # SQLite: one writer at a time holds the database anyway; the head update comes
+    # first and takes the write lock, RETURNING gives the new number and previous hash.
+    seq, prev = db.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one()
+    values["seq"] = seq
     digest = event_hash(prev_hash=prev, values=values)
     db.execute(insert(AuditEvent).values(**values, prev_hash=prev, hash=digest))
-    db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest, prev_hash=prev))
     return int(seq)
+
+
+# The whole append as one statement: the head's row lock is taken by the UPDATE and held
+# only for this statement and the commit that follows, instead of for three round trips
+# (the one lock every writer of the clinic waits on). The server computes the same hash
+# as event_hash: the canonical row is "[<seq>," + the rest, and only seq is known there.
+_PG_APPEND = text("""
+WITH head AS (
+    UPDATE audit_head
+       SET seq = seq + 1,
+           prev_hash = hash,
+           hash = encode(sha256(convert_to(hash || '|[' || (seq + 1)::text || ',', 'UTF8')
+                                || :tail), 'hex')
+     WHERE id = 1
+ RETURNING seq, prev_hash, hash
+)
+INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, outcome, resource_type,
+                          resource_id, patient_id, route, request_id, client, detail,
+                          prev_hash, hash)
+SELECT seq, :at, :actor_kind, :actor_id, :action, :outcome, :resource_type, :resource_id,
+       :patient_id, :route, :request_id, :client, :detail, prev_hash, hash
+  FROM head
+RETURNING seq
+""").bindparams(bindparam("tail", type_=LargeBinary),
+                bindparam("at", type_=AuditEvent.__table__.c.at.type),
+                bindparam("detail", type_=AuditEvent.__table__.c.detail.type))
+
+
+def _append_postgresql(db: Session, values: dict[str, Any]) -> int:
+    body = _canonical(values)  # with seq 0: b"[0," + the rest
+    params = {k: v for k, v in values.items() if k != "seq"}
+    return int(db.execute(_PG_APPEND, {**params, "tail": body[3:]}).scalar_one())
 
 
 @dataclass(frozen=True)
