@@ -208,3 +208,31 @@ def assemble(
     cols = [np.concatenate(c) for c in zip(*out, strict=True)]
     order = np.lexsort((cols[1], cols[0]))
     return RawEvents(*(c[order] for c in cols))
+
+
+def recovery(g: Grouped, raw: RawEvents, target: np.ndarray) -> np.ndarray:
+    """Per event: the row at which an *unrepaired* event's series came back to its
+    repair target after the window (-1: not yet, or the event is not unrepaired).
+
+    An unrepaired rupture goes on until then: a new event of the same series that
+    starts before it is the same rupture, still going, not a new one (see
+    :func:`bordin.monitor._events.merge_events`). The loop runs over the position after
+    the window (a few dozen at most), vectorised over every event, as in
+    :func:`assemble`.
+    """
+    out = np.full(raw.start.size, -1, dtype=np.int64)
+    todo = np.flatnonzero(raw.state == STATE_UNREPAIRED)
+    if not todo.size:
+        return out
+    tgt = target[raw.start[todo]]
+    row = raw.last_row[todo] + 1
+    end = g.ends[raw.grp[todo]]
+    while todo.size:
+        ok = row < end
+        todo, tgt, row, end = todo[ok], tgt[ok], row[ok], end[ok]
+        if not todo.size:
+            break
+        hit = g.val[row] >= tgt
+        out[todo[hit]] = row[hit]
+        todo, tgt, row, end = todo[~hit], tgt[~hit], row[~hit] + 1, end[~hit]
+    return out

@@ -66,6 +66,7 @@ class LongScores:
     scale_code: np.ndarray  # per group, codes into scale_u
     scale_u: np.ndarray
     strata: np.ndarray  # per group, code of (instrument, rater, target, scale)
+    rating: np.ndarray  # per group, code of (episode, instrument, rater, target): no scale
 
 
 def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
@@ -126,7 +127,7 @@ def long_scores(adm: pd.DataFrame, *, scales: tuple[str, ...]) -> LongScores:
     return LongScores(
         g=g, episode=np.asarray(ep_u, dtype=object)[ep], instrument=ins_u[ins],
         rater=rat_u[ra], target=tg_u[tg], scale=scale_u[sc], ins_code=ins, ins_u=ins_u,
-        scale_code=sc, scale_u=scale_u, strata=strata,
+        scale_code=sc, scale_u=scale_u, strata=strata, rating=gc % nb,
     )
 
 

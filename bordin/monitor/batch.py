@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from bordin.errors import InputError
-from bordin.monitor._engine import STATE_NAMES, Grouped, assemble
+from bordin.monitor._engine import STATE_NAMES, Grouped, assemble, recovery
+from bordin.monitor._events import merge_events, scale_label
 from bordin.monitor._frame import (
     LongScores,
     check_frame,
@@ -71,6 +72,7 @@ ALERT_COLUMNS = [
     "lowest",
     "lowest_score",
     "repaired_at",
+    "scales",
     "pathway",
     "suggestions",
     "params",
@@ -193,9 +195,16 @@ def _run_rule(
     st, lo, rp = raw.start, raw.lowest, raw.repaired
     last_row = np.where(rp >= 0, rp, raw.last_row)
     gi = orig[raw.grp]
+    # The end of the event's span (see bordin.monitor._events): the repair, the
+    # return to the repair target after an unrepaired window, or not yet (inf).
+    back = recovery(sub, raw, target)
+    end = np.where(rp >= 0, sub.sess[np.maximum(rp, 0)],
+                   np.where(back >= 0, sub.sess[np.maximum(back, 0)], np.inf))
     return frame_of(
         {
             "_g": gi,
+            "_end": end,
+            "_state": raw.state,
             "kind": "rupture",
             "rule": rule.key,
             "start": sub.sess[st].astype(np.int64),
@@ -251,6 +260,65 @@ def rupture_frame(
     if not pieces:
         return pd.DataFrame(columns=["_g"])
     return pd.concat(pieces, ignore_index=True)
+
+
+def event_frame(ls: LongScores, rup: pd.DataFrame, *, per_scale: bool = False) -> pd.DataFrame:
+    """Rupture alerts from the per-scale events of :func:`rupture_frame`.
+
+    One alert per rupture *event* (default): the per-scale events of one rating and
+    rule whose spans overlap are merged (:func:`bordin.monitor._events.merge_events`);
+    ``scale`` is the lead scale (the first watched one that moved) and ``scales`` maps
+    every scale that moved to its depth. With ``per_scale=True`` every scale's event is
+    its own alert (the research view, and the monitor's alerts before events were
+    merged).
+    """
+    if not len(rup):
+        return pd.DataFrame(columns=["_g"])
+    gi = rup["_g"].to_numpy()
+    depth = rup["depth"].to_numpy(dtype=float)
+    if per_scale:
+        out = rup.drop(columns=["_end", "_state"])
+        names = ls.scale[gi]
+        out["scale"] = names
+        out["_key_scale"] = names
+        sc = np.empty(len(out), dtype=object)
+        sc[:] = [{str(a): b} for a, b in zip(names.tolist(), depth.tolist(), strict=True)]
+        out["scales"] = sc
+        return out
+    rule_c, rule_u = pd.factorize(rup["rule"].to_numpy(dtype=object), sort=False)
+    series = ls.rating[gi].astype(np.int64) * max(len(rule_u), 1) + rule_c
+    m = merge_events(
+        series=series, rank=ls.scale_code[gi], names=ls.scale_u,
+        start=rup["start"].to_numpy(dtype=float), end=rup["_end"].to_numpy(dtype=float),
+        session=rup["session"].to_numpy(dtype=float), state=rup["_state"].to_numpy(),
+        baseline=rup["baseline"].to_numpy(dtype=float),
+        lowest=rup["lowest"].to_numpy(dtype=float),
+        lowest_score=rup["lowest_score"].to_numpy(dtype=float),
+        repaired_at=rup["repaired_at"].to_numpy(dtype=float),
+    )
+    lead = m.lead
+    params = rup["params"].to_numpy(dtype=object)[lead]
+    return frame_of(
+        {
+            "_g": gi[lead],
+            "scale": m.scale,
+            "_key_scale": "rupture",
+            "kind": "rupture",
+            "rule": rup["rule"].to_numpy(dtype=object)[lead],
+            "start": m.start.astype(np.int64),
+            "session": m.session.astype(np.int64),
+            "state": np.asarray(STATE_NAMES, dtype=object)[m.state],
+            "observed": rup["observed"].to_numpy(dtype=float)[lead],
+            "baseline": rup["baseline"].to_numpy(dtype=float)[lead],
+            "threshold": rup["threshold"].to_numpy(dtype=float)[lead],
+            "depth": m.depth,
+            "lowest": m.lowest.astype(np.int64),
+            "lowest_score": m.lowest_score,
+            "repaired_at": m.repaired_at,
+            "scales": m.scales,
+            "params": list(params),
+        }
+    )
 
 
 def ceiling_frame(ls: LongScores, *, share: float, min_sessions: int = 3) -> pd.DataFrame:
@@ -443,8 +511,16 @@ def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
             out[c] = np.where(where >= 0, vals[np.maximum(where, 0)], None)
         else:
             out[c] = np.full(n, None, dtype=object)
+    scales = np.empty(n, dtype=object)
+    route_scale = col["scale"]
+    if "scales" in col:
+        is_dict = np.fromiter((isinstance(x, dict) for x in col["scales"]), bool, n)
+        scales[is_dict] = col["scales"][is_dict]
+        # A rupture event is routed by every scale that moved.
+        route_scale = route_scale.copy()
+        route_scale[is_dict] = [scale_label(x) for x in scales[is_dict]]
     k_c, k_u = pd.factorize(col["kind"], sort=False)
-    s_c, s_u = pd.factorize(col["scale"], sort=False)
+    s_c, s_u = pd.factorize(route_scale, sort=False)
     t_c, t_u = pd.factorize(col["state"], sort=False)
     ns, nt = len(s_u), len(t_u)
     cu, inv = np.unique((k_c * ns + s_c) * nt + t_c, return_inverse=True)
@@ -457,12 +533,20 @@ def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
         sev.append(RUPTURE_SEVERITY[state] if kind == "rupture" else SEVERITY[kind])
     sugg_arr = np.empty(len(sugg), dtype=object)
     sugg_arr[:] = sugg
-    parts = [col[c] for c in ("episode", "instrument", "rater", "target", "scale", "rule")]
+    # The key names the scale, except for a merged rupture event, whose scales may grow
+    # as sessions arrive: its key says "rupture" there (the old per-scale keys never do).
+    key_scale = col["scale"]
+    if "_key_scale" in col:
+        ks = col["_key_scale"]
+        key_scale = np.where(pd.isna(ks), key_scale, ks)
+    parts = [col[c] for c in ("episode", "instrument", "rater", "target")]
+    parts += [key_scale, col["rule"]]
     key = np.array(["|".join(map(str, t)) for t in zip(*parts, col["start"], strict=True)],
                    dtype=object)
     for c in ALERT_COLUMNS:
         if c in col and c not in out:
             out[c] = col[c]
+    out["scales"] = scales
     out["severity"] = np.asarray(sev, dtype=object)[inv]
     out["pathway"] = np.asarray(path, dtype=object)[inv]
     out["suggestions"] = sugg_arr[inv]
@@ -482,6 +566,7 @@ def monitor_frame(
     *,
     rules: Sequence[RuptureRule | Watch] | None = None,
     scales: tuple[str, ...] = SCALES,
+    per_scale: bool = False,
     population_sd: float | Mapping[str, float] | None = None,
     ceiling_share: float = 0.8,
     discrepancy: bool = True,
@@ -510,6 +595,16 @@ def monitor_frame(
         alliance scale).
     scales
         The score columns to watch, each as its own series.
+    per_scale
+        False (the default): one alert per rupture *event* of a rating (episode,
+        instrument, rater, target) and rule. The scales whose events overlap in time
+        are one event: the ``scales`` column maps each scale that moved to its depth;
+        ``scale`` and the evidence are the first watched scale's that moved (the
+        total's, when it moved); pathway and suggestions follow every scale that
+        moved. An unrepaired rupture stays the same event until its scale is back at
+        the repair target: a new fall before that is the same rupture going on, and
+        updates its alert. True: one alert per scale
+        and per event of the rule, as research studies count them.
     population_sd
         Between-patient SD for the combined rule: a number, a mapping from
         ``"instrument.scale"`` or ``"instrument"`` to a number, or None to estimate it
@@ -534,7 +629,9 @@ def monitor_frame(
     -------
     pandas.DataFrame
         One row per alert, columns :data:`ALERT_COLUMNS`; ``dedupe_key`` is stable
-        across re-runs (episode, instrument, rater, target, scale, rule, start).
+        across re-runs and as sessions arrive: episode, instrument, rater, target,
+        scale, rule and start, with ``rupture`` in place of the scale for a rupture
+        event (its scales may grow; with ``per_scale=True`` the scale itself).
     """
     adm = check_frame(administrations)
     if not (isinstance(ceiling_share, int | float) and 0 < ceiling_share <= 1):
@@ -547,8 +644,9 @@ def monitor_frame(
         )
     ls = long_scores(adm, scales=scales)
     pieces: list[pd.DataFrame] = []
+    per_scale_events = rupture_frame(ls, watches=_watches(rules), population_sd=population_sd)
     per_group = [
-        rupture_frame(ls, watches=_watches(rules), population_sd=population_sd),
+        event_frame(ls, per_scale_events, per_scale=per_scale),
         ceiling_frame(ls, share=float(ceiling_share)),
     ]
     for p in per_group:
@@ -558,7 +656,8 @@ def monitor_frame(
             p.insert(1, "instrument", ls.instrument[gi])
             p.insert(2, "rater", ls.rater[gi])
             p.insert(3, "target", ls.target[gi])
-            p.insert(4, "scale", ls.scale[gi])
+            if "scale" not in p.columns:
+                p.insert(4, "scale", ls.scale[gi])
             pieces.append(p)
     if discrepancy:
         pieces.append(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from bordin.errors import InputError
 from bordin.monitor import _engine
+from bordin.monitor._events import merge_events, scale_label
 from bordin.monitor._frame import frame_of
 from bordin.monitor._specs import kind_of, scale_range, spec_or_none
 from bordin.monitor.batch import (
@@ -54,6 +55,9 @@ class _Series:
 class _Track:
     cursor: float = -math.inf
     open: dict[str, Any] | None = None
+    # Unrepaired events waiting for their scale to come back to the repair target:
+    # (start, target) each.
+    pending: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +147,7 @@ class EpisodeMonitor:
         discrepancy_direction: str = "clinician_higher",
         ceiling_share: float = 0.8,
         scales: tuple[str, ...] = SCALES,
+        per_scale: bool = False,
     ) -> None:
         self.episode = episode
         self._attrs = {"organization": organization, "clinician": clinician, "patient": patient}
@@ -162,6 +167,12 @@ class EpisodeMonitor:
         self._disc_dir = discrepancy_direction
         self._ceiling_share = ceiling_share
         self._scales = scales
+        self._per_scale = per_scale
+        # Per (instrument, rater, target, rule key): the per-scale events by (scale,
+        # start), merged into rupture events when an administration is done.
+        self._scale_events: dict[tuple[str, str, str, str], dict[tuple[str, float],
+                                                                  dict[str, Any]]] = {}
+        self._dirty: dict[tuple[str, str, str, str], RuptureRule] = {}
         self._series: dict[tuple[str, str, str, str], _Series] = {}
         self._tracks: dict[tuple[Any, ...], _Track] = {}
         self._outcomes: dict[tuple[str, str, str], _Outcome] = {}
@@ -205,12 +216,15 @@ class EpisodeMonitor:
         else:
             rec["severity"] = SEVERITY[kind]
         scale = rec["scale"] if kind != "risk" else "total"
+        if isinstance(rec.get("scales"), dict):
+            scale = scale_label(rec["scales"])  # every scale that moved
         pathways, ids = route(kind, str(scale), state)
         rec["pathway"] = ",".join(pathways)
         rec["suggestions"] = ids
+        key_scale = rec.get("_key_scale", rec["scale"])
         rec["dedupe_key"] = "|".join(
-            str(rec[k])
-            for k in ("episode", "instrument", "rater", "target", "scale", "rule", "start")
+            [*(str(rec[k]) for k in ("episode", "instrument", "rater", "target")),
+             str(key_scale), str(rec["rule"]), str(rec["start"])]
         )
         rec.update(self._attrs)
         full = {c: rec.get(c) for c in ALERT_COLUMNS}
@@ -248,6 +262,28 @@ class EpisodeMonitor:
             "params": rule.params,
         }
 
+    def _put(
+        self,
+        rule: RuptureRule,
+        base: dict[str, Any],
+        e: dict[str, Any],
+        state: str,
+        session: float,
+    ) -> None:
+        """Keep one per-scale event (merged into rupture events by :meth:`_flush`)."""
+        rec = self._event_record(rule, base, e, state, session)
+        rec["_start"] = float(e["start"])
+        rec["_end"] = float(e["repaired_at"]) if state == "repaired" else math.inf
+        g = (base["instrument"], base["rater"], base["target"], rule.key)
+        self._scale_events.setdefault(g, {})[(base["scale"], float(e["start"]))] = rec
+        self._dirty[g] = rule
+
+    def _recovered(self, rule: RuptureRule, base: dict[str, Any], start: float, t: float) -> None:
+        """An unrepaired event's scale came back to its repair target at session ``t``."""
+        g = (base["instrument"], base["rater"], base["target"], rule.key)
+        self._scale_events[g][(base["scale"], start)]["_end"] = t
+        self._dirty[g] = rule
+
     def _step_rule(
         self,
         rule: RuptureRule,
@@ -257,32 +293,39 @@ class EpisodeMonitor:
         v: float,
         popsd: float,
         base: dict[str, Any],
-        out: list[dict[str, Any]],
     ) -> None:
         e = track.open
+        if e is not None and t > e["horizon"]:
+            self._put(rule, base, e, "unrepaired", e["last"])
+            track.cursor = e["horizon"] + 1
+            track.open = None
+            track.pending.append((e["start"], e["target"]))
+            e = None  # this session may be the return to the target, or a new event
+        if track.pending:
+            # The scale of an unrepaired event is back at its repair target (whatever
+            # events have started since).
+            for p in [p for p in track.pending if v >= p[1]]:
+                self._recovered(rule, base, p[0], t)
+                track.pending.remove(p)
         if e is not None:
-            if t > e["horizon"]:
-                self._emit(out, self._event_record(rule, base, e, "unrepaired", e["last"]))
-                track.cursor = e["horizon"] + 1
-                track.open = e = None
-            else:
-                target = e["target"]
-                if v >= target:
-                    e["repaired_at"] = t
-                    self._emit(out, self._event_record(rule, base, e, "repaired", t))
-                    track.cursor = t + 1
-                    track.open = None
-                    return
-                if v < e["lowest_score"]:
-                    e["lowest"], e["lowest_score"] = t, v
-                e["last"] = t
-                if t >= e["horizon"]:
-                    self._emit(out, self._event_record(rule, base, e, "unrepaired", t))
-                    track.cursor = e["horizon"] + 1
-                    track.open = None
-                else:
-                    self._emit(out, self._event_record(rule, base, e, "open", t))
+            target = e["target"]
+            if v >= target:
+                e["repaired_at"] = t
+                self._put(rule, base, e, "repaired", t)
+                track.cursor = t + 1
+                track.open = None
                 return
+            if v < e["lowest_score"]:
+                e["lowest"], e["lowest_score"] = t, v
+            e["last"] = t
+            if t >= e["horizon"]:
+                self._put(rule, base, e, "unrepaired", t)
+                track.cursor = e["horizon"] + 1
+                track.open = None
+                track.pending.append((e["start"], e["target"]))
+            else:
+                self._put(rule, base, e, "open", t)
+            return
         if t < track.cursor:
             return
         flag, b, thr, tgt = _quantities(rule, ser, v, popsd)
@@ -299,11 +342,9 @@ class EpisodeMonitor:
                 "last": t,
             }
             track.open = e
-            self._emit(out, self._event_record(rule, base, e, "open", t))
+            self._put(rule, base, e, "open", t)
 
-    def _series_rule(
-        self, rule: PersonalSDRule, ser: _Series, base: dict[str, Any], out: list[dict[str, Any]]
-    ) -> None:
+    def _series_rule(self, rule: PersonalSDRule, ser: _Series, base: dict[str, Any]) -> None:
         # A whole-series reference sees the future: recompute the series (O(sessions)).
         sess = np.asarray(ser.sessions)
         val = np.asarray(ser.values)
@@ -315,8 +356,14 @@ class EpisodeMonitor:
             popsd = np.full(val.size, self._pop(base["instrument"], base["scale"]))
         flag, b, thr, tgt = rule.quantities(g, population_sd=popsd)
         raw = _engine.assemble(g, flag=flag, target=tgt, window=rule.window)
-        for s, lo, rp, st, lr in zip(
-            raw.start, raw.lowest, raw.repaired, raw.state, raw.last_row, strict=True
+        back = _engine.recovery(g, raw, tgt)
+        key = (base["instrument"], base["rater"], base["target"], rule.key)
+        events = self._scale_events.setdefault(key, {})
+        for k in [k for k in events if k[0] == base["scale"]]:
+            del events[k]  # the whole series is judged again
+        self._dirty[key] = rule
+        for s, lo, rp, st, lr, bk in zip(
+            raw.start, raw.lowest, raw.repaired, raw.state, raw.last_row, back, strict=True
         ):
             e = {
                 "start": sess[s],
@@ -328,7 +375,60 @@ class EpisodeMonitor:
                 "repaired_at": sess[rp] if rp >= 0 else None,
             }
             last = sess[rp] if rp >= 0 else sess[lr]
-            self._emit(out, self._event_record(rule, base, e, _engine.STATE_NAMES[st], last))
+            self._put(rule, base, e, _engine.STATE_NAMES[st], last)
+            if bk >= 0:
+                self._recovered(rule, base, float(sess[s]), float(sess[bk]))
+
+    def _flush(self, out: list[dict[str, Any]]) -> None:
+        """Emit the rupture alerts of every series whose per-scale events changed."""
+        rank_of = {sc: i for i, sc in enumerate(self._scales)}
+        for key, rule in self._dirty.items():
+            recs = list(self._scale_events.get(key, {}).values())
+            if not recs:
+                continue
+            if self._per_scale:
+                for r in recs:
+                    self._emit(out, {**r, "_key_scale": r["scale"],
+                                     "scales": {r["scale"]: r["depth"]}})
+                continue
+            m = merge_events(
+                series=np.zeros(len(recs), dtype=np.int64),
+                rank=np.array([rank_of[r["scale"]] for r in recs], dtype=np.int64),
+                names=np.asarray(self._scales, dtype=object),
+                start=np.array([r["_start"] for r in recs]),
+                end=np.array([r["_end"] for r in recs]),
+                session=np.array([float(r["session"]) for r in recs]),
+                state=np.array([_engine.STATE_NAMES.index(r["state"]) for r in recs]),
+                baseline=np.array([r["baseline"] for r in recs], dtype=float),
+                lowest=np.array([float(r["lowest"]) for r in recs]),
+                lowest_score=np.array([r["lowest_score"] for r in recs], dtype=float),
+                repaired_at=np.array([r["repaired_at"] for r in recs], dtype=float),
+            )
+            for i, li in enumerate(m.lead.tolist()):
+                lead = recs[li]
+                self._emit(out, {
+                    "episode": self.episode,
+                    "instrument": key[0],
+                    "rater": key[1],
+                    "target": key[2],
+                    "scale": m.scale[i],
+                    "_key_scale": "rupture",
+                    "kind": "rupture",
+                    "rule": key[3],
+                    "start": int(m.start[i]),
+                    "session": int(m.session[i]),
+                    "state": _engine.STATE_NAMES[int(m.state[i])],
+                    "observed": lead["observed"],
+                    "baseline": lead["baseline"],
+                    "threshold": lead["threshold"],
+                    "depth": float(m.depth[i]),
+                    "lowest": int(m.lowest[i]),
+                    "lowest_score": float(m.lowest_score[i]),
+                    "repaired_at": float(m.repaired_at[i]),
+                    "scales": m.scales[i],
+                    "params": rule.params,
+                })
+        self._dirty.clear()
 
     def _observed(self, scores: Mapping[str, float]) -> Iterator[tuple[str, float]]:
         """The monitored scales that carry a score (not missing, not NaN), in order."""
@@ -363,10 +463,10 @@ class EpisodeMonitor:
             ser.values.append(v)
             for rule in self._rules(instrument, scale):
                 if isinstance(rule, PersonalSDRule) and rule.reference == "series":
-                    self._series_rule(rule, ser, base, out)
+                    self._series_rule(rule, ser, base)
                     continue
                 track = self._tracks.setdefault((*key, rule.key), _Track())
-                self._step_rule(rule, track, ser, t, v, popsd, base, out)
+                self._step_rule(rule, track, ser, t, v, popsd, base)
             ser.n += 1
             ser.s += v
             ser.q += v * v
@@ -395,6 +495,7 @@ class EpisodeMonitor:
                             "params": {"share": self._ceiling_share, "min_sessions": 3},
                         },
                     )
+        self._flush(out)
         self._discrepancy(t, instrument, rater, target, scores, out)
 
     def _discrepancy(
@@ -642,7 +743,7 @@ class EpisodeMonitor:
         cols: dict[str, Any] = {}
         for c in ALERT_COLUMNS:
             vals = [r[c] for r in rows]
-            if c in ("params", "suggestions") or not vals:
+            if c in ("params", "suggestions", "scales") or not vals:
                 arr = np.empty(len(vals), dtype=object)
                 arr[:] = vals
             else:

@@ -9,6 +9,7 @@ sources live in ``suggestions.yaml`` next to this module, so clinicians can edit
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,24 @@ def suggestions() -> dict[str, Suggestion]:
 @functools.cache
 def route(kind: str, scale: str = "total", state: str = "open") -> tuple[tuple[str, ...],
                                                                         tuple[str, ...]]:
-    """``(pathways, suggestion ids)`` for an alert of this kind, scale and state."""
+    """``(pathways, suggestion ids)`` for an alert of this kind, scale and state.
+
+    A rupture event that moved several scales has ``scale`` ``"total+goal+bond"``: the
+    subscales that moved point at their pathways (the total only when no subscale
+    moved), and the advice is the union of theirs, in order, each suggestion once.
+    """
     if kind not in KINDS:
         raise InputError(field="kind", value=kind, allowed=f"one of {list(KINDS)}")
+    if "+" in scale:
+        parts = [p for p in scale.split("+") if p]
+        subs = [p for p in parts if p != "total"] or ["total"]
+        paths: list[str] = []
+        ids: list[str] = []
+        for sc in subs:
+            pw, sg = route(kind, sc, state)
+            paths += [p for p in pw if p not in paths]
+            ids += [i for i in sg if i not in ids]
+        return tuple(sorted(paths, key=PATHWAYS.index)), tuple(ids)
     for r in _load()[1]:
         if r["kind"] != kind:
             continue
@@ -127,6 +143,9 @@ def feedback_for(alert: Any) -> Feedback:
                              allowed="a mapping or row with a 'kind', or a RuptureEvent") from None
         getter = alert.get if hasattr(alert, "get") else (lambda k, d=None: d)
         scale = getter("scale", "total") or "total"
+        moved = getter("scales", None)
+        if isinstance(moved, Mapping) and moved:  # a rupture event: every scale that moved
+            scale = "+".join(str(k) for k in moved)
         state = getter("state", "open") or "open"
     pathways, ids = route(str(kind), str(scale), str(state))
     table = _load()[0]

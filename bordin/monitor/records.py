@@ -15,7 +15,7 @@ from bordin.monitor.feedback import suggestions as _suggestions
 __all__ = ["EVIDENCE", "alert_record", "alert_records", "flat_frame"]
 
 EVIDENCE = ("start", "session", "state", "observed", "baseline", "threshold", "depth",
-            "lowest", "lowest_score", "repaired_at")
+            "lowest", "lowest_score", "repaired_at", "scales")
 _INT = {"start", "session", "lowest", "repaired_at"}
 
 
@@ -73,8 +73,10 @@ def alert_records(alerts: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def flat_frame(alerts: pd.DataFrame) -> pd.DataFrame:
-    """The alerts with ``params`` and ``suggestions`` as JSON text (for CSV/Parquet)."""
+    """The alerts with ``params``, ``scales`` and ``suggestions`` as text (for CSV/Parquet)."""
     out = alerts.copy()
     out["params"] = [json.dumps(_plain(p or {}), sort_keys=True) for p in out["params"]]
+    if "scales" in out.columns:
+        out["scales"] = [None if s is None else json.dumps(_plain(s)) for s in out["scales"]]
     out["suggestions"] = [",".join(s or ()) for s in out["suggestions"]]
     return out

@@ -2,14 +2,16 @@
 
 The monitor finds; this module keeps what it found in the store's ``alerts`` table
 (:class:`bordin.store.models.alerts.Alert`), once. Each alert is identified by its
-*dedupe key* (episode, instrument, rater, target, scale, rule, start session), which the
-table holds as a unique column, so running the monitor again, on the same data or on
-more, never duplicates an alert: it inserts the new ones and updates the evidence of
-those whose event moved on (an open rupture that is now repaired). The clinician's
-side of an alert (acknowledged or resolved, by whom, when) is never touched by a
-re-run. Acknowledging uses the row's ``version`` (optimistic concurrency): of two
-clinicians acknowledging the same alert at once, the second gets a
-:class:`~bordin.errors.ConflictError` instead of silently overwriting the first.
+*dedupe key* (episode, instrument, rater, target, scale, rule, start session; for a
+rupture event ``rupture`` in place of the scale, see
+:func:`~bordin.monitor.monitor_frame`), which the table holds as a unique column, so
+running the monitor again, on the same data or on more, never duplicates an alert: it
+inserts the new ones and updates the evidence of those whose event moved on (an open
+rupture that is now repaired). The clinician's side of an alert (acknowledged or
+resolved, by whom, when) is never touched by a re-run. Acknowledging uses the row's
+``version`` (optimistic concurrency): of two clinicians acknowledging the same alert at
+once, the second gets a :class:`~bordin.errors.ConflictError` instead of silently
+overwriting the first.
 
 Everything of one call is one transaction: on any error nothing is written.
 """

@@ -23,14 +23,15 @@ def frame() -> pd.DataFrame:
     return clinic_frame(30, seed=7)
 
 
-def _alerts(frame: pd.DataFrame) -> pd.DataFrame:
-    return monitor_frame(frame, rules=RULES, population_sd=2.5, discrepancy_threshold=3.0)
+def _alerts(frame: pd.DataFrame, *, per_scale: bool = False) -> pd.DataFrame:
+    return monitor_frame(frame, rules=RULES, population_sd=2.5, discrepancy_threshold=3.0,
+                         per_scale=per_scale)
 
 
 def test_batch_equals_detect_ruptures_series_by_series(frame: pd.DataFrame) -> None:
     import dataclasses
 
-    al = _alerts(frame)
+    al = _alerts(frame, per_scale=True)
     rup = al.loc[al["kind"] == "rupture"]
     by_key = {k: g.sort_values("start") for k, g in
               rup.groupby(["episode", "instrument", "scale", "rule"])}
@@ -55,17 +56,18 @@ def test_batch_equals_detect_ruptures_series_by_series(frame: pd.DataFrame) -> N
     assert n_checked > 15  # the comparison saw real events
 
 
-def test_incremental_replay_equals_batch(frame: pd.DataFrame) -> None:
+@pytest.mark.parametrize("per_scale", [False, True])
+def test_incremental_replay_equals_batch(frame: pd.DataFrame, per_scale: bool) -> None:
     # The batch reports the clinic as it is now; the incremental monitor also keeps
     # what it raised along the way (a not-on-track run that ended, a whole-series
     # event that later data dissolved). So: every batch alert is in the incremental
     # set with the same evidence, and for the running rules the two sets are equal.
-    al = _alerts(frame).drop(columns=["params", "suggestions"])
+    al = _alerts(frame, per_scale=per_scale).drop(columns=["params", "suggestions"])
     running = [r.key for r in RULES if getattr(r, "reference", "running") == "running"]
     n = 0
     for ep in frame["episode"].unique():
         m = EpisodeMonitor.from_frame(frame, episode=ep, rules=RULES, population_sd=2.5,
-                                      discrepancy_threshold=3.0)
+                                      discrepancy_threshold=3.0, per_scale=per_scale)
         inc = m.alerts().drop(columns=["params", "suggestions"]).set_index("dedupe_key")
         bat = al.loc[al["episode"] == ep].set_index("dedupe_key")
         assert set(bat.index) <= set(inc.index), ep
@@ -74,7 +76,8 @@ def test_incremental_replay_equals_batch(frame: pd.DataFrame) -> None:
         assert run_inc == run_bat, ep
         a = inc.loc[sorted(bat.index)]
         b = bat.loc[sorted(bat.index)]
-        cols = ["state", "start", "session", "lowest", "severity", "pathway", "kind"]
+        cols = ["state", "start", "session", "lowest", "severity", "pathway", "kind", "scale",
+                "scales"]
         if b.empty:
             continue
         pd.testing.assert_frame_equal(a[cols], b[cols], check_dtype=False)

@@ -1,4 +1,5 @@
-"""Properties: the three ways of running a rule agree on any series; events are sane."""
+"""Properties: the three ways of running a rule agree on any series; events are sane;
+merged rupture events agree between batch and incremental and keep their keys."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_detect_incremental_and_batch_agree(s: pd.Series, which: int) -> None:
     rule = RULES[which]
     ev = detect_ruptures(s, rule)
     exp = [(e.start, e.state, e.lowest, e.repaired_at, e.threshold, e.depth) for e in ev]
-    m = EpisodeMonitor(episode="e", rules=[rule])
+    m = EpisodeMonitor(episode="e", rules=[rule], per_scale=True)
     for sess, v in s.items():
         m.add(session=int(sess), instrument="wai_sr", scores={"total": float(v)})
     inc = m.alerts()
@@ -42,7 +43,8 @@ def test_detect_incremental_and_batch_agree(s: pd.Series, which: int) -> None:
     if len(s):
         adm = pd.DataFrame({"episode": "e", "session": s.index, "instrument": "wai_sr",
                             "rater": "patient", "target": "clinician", "total": s.to_numpy()})
-        al = monitor_frame(adm, rules=[rule], discrepancy=False, outcomes=False, risk=False)
+        al = monitor_frame(adm, rules=[rule], discrepancy=False, outcomes=False, risk=False,
+                           per_scale=True)
         al = al.loc[al["kind"] == "rupture"].sort_values("start")
         bat = [(int(a.start), a.state, int(a.lowest),
                 None if np.isnan(a.repaired_at) else int(a.repaired_at), a.threshold, a.depth)
@@ -85,3 +87,48 @@ def test_personal_rules_ignore_a_shift_of_level(s: pd.Series, shift: int) -> Non
         a = [(e.start, e.state, e.repaired_at) for e in detect_ruptures(s, rule)]
         b = [(e.start, e.state, e.repaired_at) for e in detect_ruptures(s + shift, rule)]
         assert a == b
+
+
+# Two scales of one rating; a subscale score may be missing at a session (NaN).
+two_scales = st.lists(
+    st.tuples(st.integers(1, 2), st.integers(20, 60), st.one_of(st.none(), st.integers(4, 20))),
+    min_size=1, max_size=16,
+).map(lambda steps: pd.DataFrame({
+    "episode": "e", "session": np.cumsum([g for g, _, _ in steps]).astype(int),
+    "instrument": "wai_sr", "rater": "patient", "target": "clinician",
+    "total": [float(t) for _, t, _ in steps],
+    "bond": [np.nan if b is None else float(b) for _, _, b in steps]}))
+
+_COLS = ["start", "session", "state", "scale", "lowest", "observed", "baseline", "threshold",
+         "depth", "lowest_score", "repaired_at"]
+
+
+def _events(adm: pd.DataFrame, rule: rules.RuptureRule) -> pd.DataFrame:
+    al = monitor_frame(adm, rules=[rule], discrepancy=False, outcomes=False, risk=False)
+    return al.loc[al["kind"] == "rupture"].set_index("dedupe_key").sort_index()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(adm=two_scales, which=st.integers(0, len(RULES) - 1))
+def test_merged_events_agree_and_keep_their_keys(adm: pd.DataFrame, which: int) -> None:
+    rule = RULES[which]
+    bat = _events(adm, rule)
+    m = EpisodeMonitor(episode="e", rules=[rule])
+    for r in adm.itertuples():
+        m.add(session=int(r.session), instrument="wai_sr",
+              scores={"total": r.total, "bond": r.bond})
+    inc = m.alerts()
+    inc = inc.loc[inc["kind"] == "rupture"].set_index("dedupe_key").sort_index()
+    # Running rules: the incremental monitor's alerts are the batch's, field by field
+    # (equal to the last bit: the same arithmetic in the same order).
+    assert list(inc.index) == list(bat.index)
+    pd.testing.assert_frame_equal(inc[_COLS], bat[_COLS], check_dtype=False, rtol=0, atol=0)
+    # An alert's key, once raised, stays: each prefix of the series raises only keys
+    # that the whole series has (events only grow; two events never merge later).
+    for k in range(1, len(adm)):
+        assert set(_events(adm.iloc[:k], rule).index) <= set(bat.index)
+    # One alert per rupture: never more alerts than per-scale events, one per start.
+    per = monitor_frame(adm, rules=[rule], discrepancy=False, outcomes=False, risk=False,
+                        per_scale=True)
+    assert len(bat) <= int((per["kind"] == "rupture").sum())
+    assert bat["start"].is_unique
