@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bordin.errors import ConflictError
 from bordin.store.models.alerts import Alert
 from bordin.store.models.auth import User
+from bordin.web.alerts.evidence import summary
 from bordin.web.auth import policy
 from bordin.web.auth.sessions import now
 
@@ -17,9 +18,10 @@ __all__ = ["acknowledge", "alert_dict"]
 
 
 def alert_dict(a: Alert) -> dict[str, Any]:
-    """The JSON form of an alert."""
+    """The JSON form of an alert, with its evidence in words (``summary``)."""
     return {"id": a.id, "kind": a.kind, "rule": a.rule, "severity": a.severity,
-            "pathway": a.pathway, "state": a.state, "evidence": a.evidence or {},
+            "pathway": a.pathway, "state": a.state, "summary": summary(a),
+            "evidence": a.evidence or {},
             "suggestions": a.suggestions or [], "created_at": a.created_at,
             "acknowledged_at": a.acknowledged_at, "version": a.version}
 

@@ -9,16 +9,21 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bordin.store.models.auth import User
+from bordin.web.alerts.evidence import raw_fields, summary
 from bordin.web.alerts.service import acknowledge, alert_dict
 from bordin.web.deps import AuditorDep, DbDep, allow
 from bordin.web.patients.schemas import AlertOut
-from bordin.web.templating import render
+from bordin.web.templating import render, templates
 
 __all__ = ["routers"]
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["clinician"])
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+# The alert card (``_alert.html``, on the episode page and in the htmx answer below)
+# says what an alert found with the same sentences as the JSON API's ``summary``.
+templates.env.globals.update(alert_summary=summary, alert_fields=raw_fields)
 
 
 def routers() -> list[APIRouter]:

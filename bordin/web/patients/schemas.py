@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["AlertOut", "CaseAlert", "CaseItem", "CaseloadOut", "EpisodeOut", "RuptureOut",
            "ScoreRow"]
@@ -17,6 +17,7 @@ class CaseAlert(BaseModel):
     severity: str | None
     pathway: str | None
     attention: str
+    summary: str = Field(description="What the alert found, in one or two sentences.")
 
 
 class CaseItem(BaseModel):
@@ -59,6 +60,7 @@ class AlertOut(BaseModel):
     severity: str
     pathway: str | None
     state: str
+    summary: str = Field(description="What the alert found, in one or two sentences.")
     evidence: dict[str, Any]
     suggestions: list[Any]
     created_at: datetime

@@ -26,6 +26,7 @@ from bordin.store.models.core import (
     Score,
     TherapySession,
 )
+from bordin.web.alerts.evidence import summary
 from bordin.web.auth.policy import episode_scope
 
 __all__ = ["ATTENTION", "CaseRow", "attention_of", "caseload", "episode_alerts",
@@ -105,7 +106,7 @@ def caseload(db: Session, *, user: User, include_closed: bool = False) -> list[C
         return []
     ep_ids = select(Episode.id).where(scope)
     aq = (select(Alert.id, Alert.episode_id, Alert.kind, Alert.severity, Alert.evidence,
-                 Alert.pathway, Alert.created_at)
+                 Alert.pathway, Alert.created_at, Alert.rule, Alert.params)
           .where(Alert.state == "open", Alert.episode_id.in_(ep_ids)))
     for a in db.execute(aq):
         row = rows.get(a.episode_id)
@@ -113,7 +114,9 @@ def caseload(db: Session, *, user: User, include_closed: bool = False) -> list[C
             continue
         cls = attention_of(kind=a.kind, severity=a.severity, evidence=a.evidence)
         row.alerts.append({"id": a.id, "kind": a.kind, "severity": a.severity,
-                           "pathway": a.pathway, "attention": cls})
+                           "pathway": a.pathway, "attention": cls,
+                           "summary": summary({"kind": a.kind, "rule": a.rule,
+                                               "params": a.params, "evidence": a.evidence})})
         if ATTENTION.index(cls) < row.rank:
             row.attention = cls
     sq = (select(TherapySession.episode_id, func.count(TherapySession.id),
