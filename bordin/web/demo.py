@@ -45,7 +45,9 @@ def seed_demo(db: Session, *, seed: int = 0, n_episodes: int = 60) -> DemoLogins
     if not db.scalar(select(func.count()).select_from(Organization)):
         import bordin.simulate as sim
 
-        data = sim.clinic("clinic", seed=seed, n_episodes=n_episodes)
+        # One organisation: every seeded episode is then visible to the demo users, and
+        # the clinic has enough courses of its own for the expected-recovery bands.
+        data = sim.clinic("clinic", seed=seed, n_episodes=n_episodes, n_organizations=1)
         episodes = data.episodes.copy()
         episodes["end"] = None  # still in care, so caseloads are populated
         # The simulator writes what the store accepts (its formats, only scoreable

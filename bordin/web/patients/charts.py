@@ -8,6 +8,7 @@ so nothing depends on the chart being drawn.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
@@ -16,10 +17,12 @@ import pandas as pd
 from bordin.errors import BordinError
 from bordin.instruments import registry
 from bordin.monitor import detect_ruptures
+from bordin.web.alerts.evidence import instrument_label
 
 __all__ = ["alliance_chart", "change_points", "rupture_markers", "symptom_chart"]
 
 WIDTH = "container"
+BAND_COLOR = "#0b5cad"
 
 
 def _kind(instrument: str) -> str:
@@ -112,8 +115,15 @@ def alliance_chart(rows: list[dict[str, Any]], markers: list[dict[str, Any]]) ->
 
 
 def symptom_chart(rows: list[dict[str, Any]],
-                  expected: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Symptom totals with the reliable-change band around intake and the expected band."""
+                  expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Symptom totals with the reliable-change band around intake and the expected band.
+
+    ``expected`` maps an instrument to its
+    :class:`~bordin.web.patients.expected.ExpectedBand`: when it is available it is
+    drawn as a shaded area (its ``lower`` to ``upper``) with a dashed expected line,
+    under the legend entry "expected recovery (90% band)"; when it is not, the chart's
+    subtitle says why in words. Every series has a legend entry.
+    """
     df = _frame(rows)
     out = df[(df["kind"] == "outcome") & (df["scale"] == "total")].copy()
     if out.empty:
@@ -121,33 +131,78 @@ def symptom_chart(rows: list[dict[str, Any]],
     charts = []
     for inst, g in out.groupby("instrument"):
         g = g.sort_values("session")
+        inst = str(inst)
+        label = instrument_label(inst)
         x = alt.X("session:Q", title="Session", axis=alt.Axis(tickMinStep=1))
-        layers: list[Any] = []
-        rc = change_points(str(inst))
+        rc = change_points(inst)
         first = g.iloc[0]
         lo_s, hi_s = float(g["session"].min()), float(g["session"].max())
-        if expected:
-            ex = pd.DataFrame([e for e in expected if e.get("instrument") == inst])
-            if not ex.empty:
-                layers.append(alt.Chart(ex).mark_area(opacity=0.18, color="#0b5cad").encode(
-                    x="session:Q", y="lower:Q", y2="upper:Q"))
+        band = (expected or {}).get(inst)
+        names: list[str] = []
+        colors: list[str] = []
+        pieces: list[tuple[str, pd.DataFrame]] = []  # (what, data with its series name)
+        if band is not None and band.available and band.rows:
+            names.append(band.legend)
+            colors.append(BAND_COLOR)
+            pieces.append(("expected", pd.DataFrame(band.rows).assign(series=band.legend)))
         if rc is not None and first["value"] is not None:
-            band = pd.DataFrame({"session": [lo_s, hi_s],
-                                 "lower": [first["value"] - rc] * 2,
-                                 "upper": [first["value"] + rc] * 2})
-            layers.append(alt.Chart(band).mark_area(opacity=0.15, color="#8a5300").encode(
-                x="session:Q", y="lower:Q", y2="upper:Q"))
+            name = f"no reliable change from intake (±{rc:.1f})"
+            names.append(name)
+            colors.append("#8a5300")
+            pieces.append(("reliable", pd.DataFrame({
+                "session": [lo_s, hi_s], "lower": [first["value"] - rc] * 2,
+                "upper": [first["value"] + rc] * 2, "series": [name] * 2})))
         try:
-            cutoff = registry.get(str(inst)).cutoff
+            spec = registry.get(inst)
+            cutoff, (y_lo, y_hi) = spec.cutoff, spec.range
         except BordinError:
-            cutoff = None
+            cutoff, y_lo, y_hi = None, None, None
+        # The scale's own range, with marks beyond it (a band's edge) drawn at its limit.
+        y_scale = (alt.Scale(domain=[y_lo, y_hi], clamp=True, nice=False)
+                   if y_lo is not None else alt.Scale(zero=False))
+        ytitle = f"{label} total"
         if cutoff is not None:
-            layers.append(alt.Chart(pd.DataFrame({"cutoff": [cutoff]})).mark_rule(
-                strokeDash=[2, 2], color="#57606a").encode(y="cutoff:Q"))
-        layers.append(alt.Chart(g[["session", "value", "band"]]).mark_line(point=True).encode(
-            x=x, y=alt.Y("value:Q", title=f"{inst} total"), tooltip=["session", "value", "band"]))
+            name = f"clinical cutoff ({cutoff:g})"
+            names.append(name)
+            colors.append("#57606a")
+            pieces.append(("cutoff", pd.DataFrame({"cutoff": [cutoff], "series": [name]})))
+        observed = f"{label} (observed)"
+        names.append(observed)
+        colors.append("#1b1f24")
+        color = alt.Color("series:N", scale=alt.Scale(domain=names, range=colors),
+                          legend=alt.Legend(title=None, orient="bottom", columns=2,
+                                            labelLimit=320, symbolOpacity=0.7))
+        layers: list[Any] = []
+        for what, data in pieces:
+            if what == "expected":
+                ex = data[["session", "expected", "lower", "upper", "series"]]
+                tip = ["session", alt.Tooltip("expected:Q", format=".1f"),
+                       alt.Tooltip("lower:Q", format=".1f"), alt.Tooltip("upper:Q", format=".1f")]
+                layers.append(alt.Chart(ex, name=f"expected_band_{inst}").mark_area(
+                    opacity=0.2).encode(x=x, y=alt.Y("lower:Q", scale=y_scale, title=ytitle),
+                                        y2="upper:Q", color=color, tooltip=tip))
+                layers.append(alt.Chart(ex, name=f"expected_line_{inst}").mark_line(
+                    strokeDash=[5, 3], strokeWidth=1.5).encode(
+                        x=x, y=alt.Y("expected:Q", scale=y_scale, title=ytitle), color=color,
+                        tooltip=tip))
+            elif what == "reliable":
+                layers.append(alt.Chart(data, name=f"reliable_change_{inst}").mark_area(
+                    opacity=0.15).encode(x=x, y=alt.Y("lower:Q", scale=y_scale, title=ytitle),
+                                         y2="upper:Q", color=color))
+            else:
+                layers.append(alt.Chart(data, name=f"cutoff_{inst}").mark_rule(
+                    strokeDash=[2, 2]).encode(y=alt.Y("cutoff:Q", scale=y_scale, title=ytitle),
+                                              color=color))
+        obs = g[["session", "value", "band"]].assign(series=observed)
+        layers.append(alt.Chart(obs, name=f"observed_{inst}").mark_line(point=True).encode(
+            x=x, y=alt.Y("value:Q", scale=y_scale, title=ytitle), color=color,
+            tooltip=["session", "value", "band"]))
+        subtitle = [] if band is None or band.available else [band.chart_note]
         charts.append(alt.layer(*layers).properties(
-            width=WIDTH, height=180,
-            title=f"{inst}: shaded = no reliable change from intake"
-            + ("; blue = expected recovery band" if expected else "")))
-    return alt.vconcat(*charts).to_dict() if len(charts) > 1 else charts[0].to_dict()
+            width=WIDTH, height=200,
+            title=alt.TitleParams(f"{label}: symptom course", subtitle=subtitle)))
+    if len(charts) == 1:
+        return charts[0].to_dict()
+    # Each instrument has its own series and legend.
+    return alt.vconcat(*charts).resolve_scale(color="independent").resolve_legend(
+        color="independent").to_dict()

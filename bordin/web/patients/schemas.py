@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["AlertOut", "CaseAlert", "CaseItem", "CaseloadOut", "EpisodeOut", "RuptureOut",
-           "ScoreRow"]
+__all__ = ["AlertOut", "BandRow", "CaseAlert", "CaseItem", "CaseloadOut", "EpisodeOut",
+           "ExpectedRecoveryOut", "RuptureOut", "ScoreRow"]
 
 
 class CaseAlert(BaseModel):
@@ -77,6 +77,27 @@ class RuptureOut(BaseModel):
     depth: float
 
 
+class BandRow(BaseModel):
+    session: int
+    sessions_since_intake: int
+    expected: float
+    lower: float
+    upper: float
+
+
+class ExpectedRecoveryOut(BaseModel):
+    instrument: str
+    available: bool
+    note: str
+    coverage: float | None
+    intake: float | None
+    intake_session: int | None
+    n_episodes: int
+    higher_is_better: bool
+    band: list[BandRow]
+    caveats: list[str]
+
+
 class EpisodeOut(BaseModel):
     episode_id: int
     episode: str
@@ -91,3 +112,7 @@ class EpisodeOut(BaseModel):
     alerts: list[AlertOut]
     ruptures: list[RuptureOut]
     reliable_change_points: dict[str, float]
+    expected_recovery: dict[str, ExpectedRecoveryOut] = Field(
+        default_factory=dict,
+        description="Per outcome instrument: the expected-recovery band for this patient's "
+                    "intake score, fitted on the clinic's own data, or why it is missing.")

@@ -14,6 +14,7 @@ from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, allow
 from bordin.web.forms.service import schedules_of
 from bordin.web.patients import charts, service
+from bordin.web.patients.expected import expected_bands
 from bordin.web.patients.schemas import CaseloadOut, EpisodeOut
 from bordin.web.templating import render
 
@@ -62,10 +63,15 @@ def episode_view(db: Any, user: User, episode_id: int, audit: Any) -> dict[str, 
     markers = charts.rupture_markers(frame)
     rc = {inst: pts for inst in sorted({r["instrument"] for r in rows})
           if (pts := charts.change_points(inst)) is not None}
+    outcomes = sorted({r["instrument"] for r in rows if r["scale"] == "total"
+                       and charts._kind(r["instrument"]) == "outcome"})
+    expected = expected_bands(db, organization_id=ep.organization_id, rows=rows,
+                              instruments=outcomes)
     audit(action="read", resource_type="episode", resource_id=ep.id, patient_id=ep.patient_id)
     db.commit()
     return {"episode": ep, "patient_code": patient_code, "clinician_code": clinician_code,
-            "rows": rows, "alerts": alerts, "markers": markers, "rc": rc}
+            "rows": rows, "alerts": alerts, "markers": markers, "rc": rc,
+            "expected": expected}
 
 
 @pages.get("/episodes/{episode_id}", response_class=HTMLResponse)
@@ -73,7 +79,7 @@ def episode_page(request: Request, episode_id: EpisodeId, db: DbDep, audit: Audi
                  user: Annotated[User, Depends(allow("episode.read"))]) -> HTMLResponse:
     v = episode_view(db, user, episode_id, audit)
     v["alliance_spec"] = charts.alliance_chart(v["rows"], v["markers"])
-    v["symptom_spec"] = charts.symptom_chart(v["rows"])
+    v["symptom_spec"] = charts.symptom_chart(v["rows"], v["expected"])
     v["schedules"] = schedules_of(db, episode_id=episode_id)
     v["created_link"] = None
     return render(request, "episode.html", v)
@@ -90,4 +96,5 @@ def episode_api(episode_id: EpisodeId, db: DbDep, audit: AuditorDep,
         clinician=v["clinician_code"], treatment=ep.treatment, format=ep.format,
         diagnosis=ep.diagnosis, start=ep.start, end=ep.end, scores=v["rows"],
         alerts=[alert_dict(a) for a in v["alerts"]], ruptures=v["markers"],
-        reliable_change_points=v["rc"])
+        reliable_change_points=v["rc"],
+        expected_recovery={k: b.to_dict() for k, b in v["expected"].items()})
