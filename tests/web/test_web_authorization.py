@@ -61,6 +61,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/supervisor"): frozenset({"supervisor"}),
     ("GET", "/supervisor/export.csv"): frozenset({"supervisor"}),
     ("GET", "/supervisor/export.html"): frozenset({"supervisor"}),
+    ("GET", "/supervisor/export.pdf"): frozenset({"supervisor"}),
     ("POST", "/supervisor/settings"): frozenset({"supervisor"}),
     ("GET", "/api/v1/supervisor/summary"): frozenset({"supervisor"}),
     ("GET", "/research"): frozenset({"researcher"}),

@@ -14,8 +14,10 @@ from pydantic import BaseModel
 
 from bordin.store.base import utcnow
 from bordin.store.models.auth import User
+from bordin.store.models.core import Organization
 from bordin.store.models.links import ClinicSettings
 from bordin.web.deps import AuditorDep, DbDep, allow
+from bordin.web.supervisor.pdf import supervision_pdf
 from bordin.web.supervisor.service import Filters, supervision
 from bordin.web.templating import render
 
@@ -127,6 +129,20 @@ def supervisor_html(request: Request, db: DbDep, audit: AuditorDep,
     resp = render(request, "supervisor_export.html", {"s": s, "f": f})
     resp.headers["Content-Disposition"] = 'attachment; filename="bordin-supervision.html"'
     return resp
+
+
+@pages.get("/supervisor/export.pdf")
+def supervisor_pdf(db: DbDep, audit: AuditorDep,
+                   user: Annotated[User, Depends(allow("supervision.read"))],
+                   treatment: Opt = None, format: Opt = None, diagnosis: Opt = None) -> Response:
+    """The page as a PDF for the same filters (therapist effects, rates, trend)."""
+    f = Filters(treatment or None, format or None, diagnosis or None)
+    s = _run(db, audit, user, f, what="export")
+    org = db.get(Organization, user.organization_id)
+    data = supervision_pdf(s, f, organization=(org.name or org.code) if org else "",
+                           generated_at=utcnow())
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="bordin-supervision.pdf"'})
 
 
 @pages.post("/supervisor/settings")
