@@ -12,20 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bordin.errors import ConflictError, InputError, NotFoundError
 from bordin.instruments import registry, score
 from bordin.instruments.scoring import Score as InstrumentScore
 from bordin.instruments.spec import InstrumentSpec
+from bordin.store.base import utcnow
 from bordin.store.db import WRITE
 from bordin.store.models.core import (
     Administration,
@@ -39,9 +41,13 @@ from bordin.store.models.core import (
 __all__ = [
     "MAX_KEY_LENGTH",
     "TARGET_VALUES",
+    "ItemValue",
+    "ScoreValue",
+    "StoredAdministration",
     "canonical_responses",
     "check_target",
     "payload_hash",
+    "store_administration",
     "submit_administration",
 ]
 
@@ -171,6 +177,41 @@ def _check_session_number(n: Any) -> int:
     return n
 
 
+@dataclass(frozen=True, slots=True)
+class ItemValue:
+    """One stored item response."""
+
+    item: str
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreValue:
+    """One stored score."""
+
+    scale: str
+    value: float | None
+    band: str | None
+    prorated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAdministration:
+    """What :func:`store_administration` wrote (or found under the key, ``replayed``)."""
+
+    id: int
+    episode_id: int
+    session_id: int
+    session_number: int
+    instrument_id: str
+    rater: str
+    target: str | None
+    risk_items: list[str]
+    responses: list[ItemValue]
+    scores: list[ScoreValue]
+    replayed: bool = False
+
+
 def submit_administration(
     db: Session,
     *,
@@ -230,7 +271,7 @@ def submit_administration(
     Returns
     -------
     Administration
-        The stored administration, with ``responses`` and ``scores``.
+        The stored administration (its ``responses`` and ``scores`` load on use).
 
     Raises
     ------
@@ -241,9 +282,13 @@ def submit_administration(
         The episode or the rating clinician does not exist.
     ConflictError
         The key was used before for a different payload.
+
+    See Also
+    --------
+    store_administration : the same write, returning plain values (no ORM objects).
     """
     try:
-        adm = _submit(
+        stored = store_administration(
             db,
             episode_id=episode_id,
             session_number=session_number,
@@ -257,6 +302,9 @@ def submit_administration(
             target_ref=target_ref,
             session_date=session_date,
         )
+        adm = db.get(Administration, stored.id)
+        if adm is None:  # pragma: no cover - written in this transaction
+            raise NotFoundError(f"administration {stored.id} vanished")
         if commit:
             db.commit()
         return adm
@@ -266,7 +314,7 @@ def submit_administration(
         raise
 
 
-def _submit(
+def store_administration(
     db: Session,
     *,
     episode_id: int,
@@ -277,10 +325,27 @@ def _submit(
     responses: Mapping[Any, Any],
     authored_at: datetime,
     idempotency_key: str,
-    rater_clinician_id: int | None,
-    target_ref: str | None,
-    session_date: date | None,
-) -> Administration:
+    rater_clinician_id: int | None = None,
+    target_ref: str | None = None,
+    session_date: date | None = None,
+) -> StoredAdministration:
+    """The write of :func:`submit_administration`, inside the caller's transaction.
+
+    Takes the same arguments (without ``commit``: the caller commits or rolls
+    back) and raises the same errors, but returns plain values instead of ORM
+    objects. It runs a fixed set of pre-built statements on the session's
+    connection: on PostgreSQL four round trips (the session upsert, the
+    administration ``INSERT ... ON CONFLICT DO NOTHING``, one multi-row INSERT each
+    for items and scores) and no savepoints. This is the path a busy clinic's
+    patient forms take; the ORM's per-statement work costs more than the database
+    here.
+
+    Returns
+    -------
+    StoredAdministration
+        What was written; for a retry under the same key with the same payload,
+        what was stored before (``replayed=True``).
+    """
     # Everything that needs no database first, so bad input costs no lock.
     key = _check_key(idempotency_key)
     number = _check_session_number(session_number)
@@ -308,75 +373,145 @@ def _submit(
         version=spec.version, rater=rater, target=tgt, target_ref=target_ref,
         rater_clinician=rater_clinician_id, authored_at=when, responses=answers,
     )
+    # Every row is built before the first write, so that nothing but the database can
+    # fail between the writes (the administration's id is filled in below).
+    item_rows = [{"administration_id": 0, "item": k, "value": v} for k, v in answers.items()]
+    score_rows_ = score_rows(0, scored)
+    risk = list(scored.risk_items)
 
     if not db.in_transaction():
         # SQLite: take the write lock now (see bordin.store.db.WRITE).
         db.connection(execution_options=WRITE)
+    conn = db.connection()
+    sqlite_db = conn.dialect.name == "sqlite"
+    if sqlite_db:
+        # PostgreSQL names the missing row through the foreign key (see _missing).
+        if db.get(Episode, episode_id) is None:
+            raise NotFoundError(f"episode {episode_id} does not exist")
+        if rater_clinician_id is not None and db.get(Clinician, rater_clinician_id) is None:
+            raise NotFoundError(f"clinician {rater_clinician_id} does not exist")
 
-    # No look-up of the key first: the INSERT below is ON CONFLICT DO NOTHING, and a
-    # stored key (a retry, or a conflict) is read only when it is found there.
-    if db.get(Episode, episode_id) is None:
-        raise NotFoundError(f"episode {episode_id} does not exist")
-    if rater_clinician_id is not None and db.get(Clinician, rater_clinician_id) is None:
-        raise NotFoundError(f"clinician {rater_clinician_id} does not exist")
-
-    # Every row is built before the first write, so that nothing but the database can
-    # fail between the writes (the id of the administration is filled in below).
-    item_rows = [{"administration_id": 0, "item": k, "value": v} for k, v in answers.items()]
-    score_template = score_rows(0, scored)
-
-    # No savepoint on PostgreSQL: the inserts below cannot fail on the key (ON CONFLICT),
-    # and any other error aborts the whole transaction there, so the caller can only
-    # roll back; a savepoint would cost two more round trips per submission. SQLite keeps
-    # going after a failed statement, so there a (local, cheap) savepoint keeps a failure
-    # from leaving part of this submission in the caller's transaction.
-    atomic = db.begin_nested() if db.get_bind().dialect.name == "sqlite" else nullcontext()
-    with atomic:
-        session_id, created = _session(db, episode_id=episode_id, number=number, on=session_date)
-        adm = db.scalars(
-            _upsert(db, Administration)
-            .values(
-                session_id=session_id,
-                episode_id=episode_id,
-                instrument_id=spec.id,
-                instrument_version=spec.version,
-                rater=rater,
-                target=tgt,
-                target_ref=target_ref,
-                rater_clinician_id=rater_clinician_id,
-                authored_at=when,
-                idempotency_key=key,
-                payload_hash=digest,
-                risk_items=list(scored.risk_items),
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(Administration)
-        ).one_or_none()
-        if adm is None:
+    # No savepoint on PostgreSQL: the key cannot fail an insert (ON CONFLICT), and any
+    # other error aborts the whole transaction there, so the caller can only roll back;
+    # a savepoint would cost two more round trips. SQLite goes on after a failed
+    # statement, so there a (local, cheap) savepoint undoes a partial write.
+    with db.begin_nested() if sqlite_db else nullcontext(), _missing(
+            episode_id=episode_id, clinician_id=rater_clinician_id):
+        session_id, created = _session(conn, episode_id=episode_id, number=number,
+                                       on=session_date)
+        new_id = conn.execute(_STMTS[conn.dialect.name].administration, {
+            "session_id": session_id, "episode_id": episode_id, "instrument_id": spec.id,
+            "instrument_version": spec.version, "rater": rater, "target": tgt,
+            "target_ref": target_ref, "rater_clinician_id": rater_clinician_id,
+            "authored_at": when, "idempotency_key": key, "payload_hash": digest,
+            "risk_items": risk, "created_at": utcnow(),
+        }).scalar()
+        if new_id is None:
             # The key was stored before, possibly by a transaction that committed while
             # this one waited on the key's index entry: a retry or a conflict.
             if created:
-                db.execute(delete(TherapySession).where(TherapySession.id == session_id))
-            stored = _by_key(db, key)
-            if stored is None:  # pragma: no cover - the conflicting row cannot vanish
-                raise ConflictError(f"idempotency key {key!r} is being stored; retry")
-            return _same_or_conflict(stored, digest, key)
-        # One multi-row INSERT each for the items and the scores; the rows come back as
-        # ORM objects, set as the loaded collections so that nothing is lazy-loaded.
-        for row in item_rows + score_template:
-            row["administration_id"] = adm.id
-        items = db.scalars(insert(ItemResponse).returning(ItemResponse), item_rows).all()
-        scores = db.scalars(insert(Score).returning(Score), score_template).all()
-        set_committed_value(adm, "responses", list(items))
-        set_committed_value(adm, "scores", list(scores))
-    return adm
+                conn.execute(_DELETE_SESSION, {"session_id": session_id})
+            return _stored_by_key(db, key, digest)
+        for row in item_rows + score_rows_:
+            row["administration_id"] = new_id
+        conn.execute(_INSERT_ITEMS, item_rows)
+        conn.execute(_INSERT_SCORES, score_rows_)
+    return StoredAdministration(
+        id=int(new_id), episode_id=episode_id, session_id=session_id, session_number=number,
+        instrument_id=spec.id, rater=rater, target=tgt, risk_items=risk,
+        responses=[ItemValue(r["item"], r["value"]) for r in item_rows],
+        scores=[ScoreValue(r["scale"], r["value"], r["band"], r["prorated"])
+                for r in score_rows_])
 
 
-def _upsert(db: Session, table: type[Any]) -> Any:
-    """An INSERT that can take ``ON CONFLICT`` on this session's database."""
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+@contextmanager
+def _missing(*, episode_id: int, clinician_id: int | None) -> Iterator[None]:
+    """Turn a foreign-key violation for the episode or the rater into NotFoundError.
+
+    On PostgreSQL the writes themselves check that the episode and the rating
+    clinician exist (a look-up first would be one more round trip per submission);
+    the violated constraint names which one is missing. The transaction is then
+    aborted, as after any failed statement there: the caller rolls back.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+        if name.endswith("_episode_id_episodes"):
+            raise NotFoundError(f"episode {episode_id} does not exist") from exc
+        if name.endswith("_rater_clinician_id_clinicians"):
+            raise NotFoundError(f"clinician {clinician_id} does not exist") from exc
+        raise
+
+
+@dataclass(frozen=True)
+class _Statements:
+    administration: Any
+    session: Any
+
+
+def _build_statements() -> dict[str, _Statements]:
+    # Built once: executing a pre-built statement skips SQLAlchemy's construction and
+    # cache-key work, which costs more than the round trip on a busy server.
+    adm = Administration.__table__
+    ts = TherapySession.__table__
+    out = {}
+    for name, ins in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
+        adm_stmt = (ins(adm).on_conflict_do_nothing(index_elements=["idempotency_key"])
+                    .returning(adm.c.id))
+        up = ins(ts)
+        up = up.on_conflict_do_update(
+            index_elements=["episode_id", "number"],
+            set_={"date": func.coalesce(ts.c.date, up.excluded.date)})
+        # xmax is 0 on a row version this statement inserted (PostgreSQL's own idiom).
+        created = literal_column("xmax = 0") if name == "postgresql" else literal_column("0")
+        out[name] = _Statements(administration=adm_stmt,
+                                session=up.returning(ts.c.id, created))
+    return out
+
+
+_STMTS = _build_statements()
+# RETURNING makes SQLAlchemy send all rows as one multi-row INSERT ("insertmanyvalues")
+# instead of one statement per row in a pipeline; the returned keys are not used.
+_INSERT_ITEMS = insert(ItemResponse.__table__).returning(ItemResponse.__table__.c.item)
+_INSERT_SCORES = insert(Score.__table__).returning(Score.__table__.c.scale)
+_DELETE_SESSION = delete(TherapySession.__table__).where(
+    TherapySession.__table__.c.id == bindparam("session_id"))
+_FIND_SESSION = select(TherapySession.__table__.c.id).where(
+    TherapySession.__table__.c.episode_id == bindparam("episode_id"),
+    TherapySession.__table__.c.number == bindparam("number"))
+
+
+def _session(conn: Connection, *, episode_id: int, number: int,
+             on: date | None) -> tuple[int, bool]:
+    """Get or create the session; return its id and whether this call created it.
+
+    One statement: ``ON CONFLICT DO UPDATE`` (rather than ``DO NOTHING``) so that the
+    row comes back either way and a missing date is filled in; a concurrent creator
+    of the same session is waited for, not failed.
+    """
+    params = {"episode_id": episode_id, "number": number}
+    if conn.dialect.name == "sqlite":
+        # In-process, one writer at a time: was it there before the upsert?
+        existed = conn.execute(_FIND_SESSION, params).first() is not None
+        sid = conn.execute(_STMTS["sqlite"].session, {**params, "date": on}).first()[0]
+        return int(sid), not existed
+    row = conn.execute(_STMTS["postgresql"].session, {**params, "date": on}).one()
+    return int(row[0]), bool(row[1])
+
+
+def _stored_by_key(db: Session, key: str, digest: str) -> StoredAdministration:
+    stored = _by_key(db, key)
+    if stored is None:  # pragma: no cover - the conflicting row cannot vanish
+        raise ConflictError(f"idempotency key {key!r} is being stored; retry")
+    _same_or_conflict(stored, digest, key)
+    return StoredAdministration(
+        id=stored.id, episode_id=stored.episode_id, session_id=stored.session_id,
+        session_number=stored.session.number, instrument_id=stored.instrument_id,
+        rater=stored.rater, target=stored.target, risk_items=list(stored.risk_items or []),
+        responses=[ItemValue(r.item, r.value) for r in stored.responses],
+        scores=[ScoreValue(r.scale, r.value, r.band, r.prorated) for r in stored.scores],
+        replayed=True)
 
 
 def _by_key(db: Session, key: str) -> Administration | None:
@@ -394,31 +529,3 @@ def _same_or_conflict(stored: Administration, digest: str, key: str) -> Administ
     return stored
 
 
-def _session(db: Session, *, episode_id: int, number: int, on: date | None) -> tuple[int, bool]:
-    """Get or create the session; return its id and whether this call created it.
-
-    On PostgreSQL one statement: ``ON CONFLICT DO UPDATE`` (rather than ``DO NOTHING``)
-    so that the row comes back either way and a missing date is filled in; a concurrent
-    creator of the same session is waited for, not failed.
-    """
-    if db.get_bind().dialect.name == "sqlite":
-        # In-process and one writer at a time (BEGIN IMMEDIATE): look, then insert.
-        found = db.execute(select(TherapySession.id, TherapySession.date).where(
-            TherapySession.episode_id == episode_id, TherapySession.number == number)).first()
-        if found is None:
-            new = db.execute(insert(TherapySession).values(
-                episode_id=episode_id, number=number, date=on).returning(TherapySession.id))
-            return int(new.scalar_one()), True
-        if found.date is None and on is not None:
-            db.execute(update(TherapySession).where(TherapySession.id == found.id)
-                       .values(date=on))
-        return int(found.id), False
-    stmt = postgresql.insert(TherapySession).values(episode_id=episode_id, number=number,
-                                                    date=on)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["episode_id", "number"],
-        set_={"date": func.coalesce(TherapySession.date, stmt.excluded.date)},
-    )
-    # xmax is 0 on a row version this statement inserted (PostgreSQL's own idiom).
-    row = db.execute(stmt.returning(TherapySession.id, literal_column("xmax = 0"))).one()
-    return int(row[0]), bool(row[1])

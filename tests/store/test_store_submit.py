@@ -143,6 +143,8 @@ def test_concurrent_different_keys_all_stored(factory: sessionmaker[Session], cl
         ({"session_number": -1}, InputError, "session_number"),
         ({"idempotency_key": ""}, InputError, "idempotency_key"),
         ({"episode_id": 999_999}, NotFoundError, "episode"),
+        ({"instrument_id": "wai_sr_t", "rater": "clinician", "rater_clinician_id": 999_999},
+         NotFoundError, "clinician 999999"),
     ],
 )
 def test_bad_submission_leaves_nothing(
