@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from bordin.monitor.service import store_alerts
 from bordin.store.models.alerts import Alert
 from bordin.store.models.core import Administration, Episode, TherapySession
 from bordin.store.queries import administrations_frame, responses_frame
+from bordin.store.submit import StoredAdministration
 from bordin.web.alerts.raise_alerts import monitor_alerts
 
 __all__ = ["MonitorQueue", "risk_alerts_now"]
@@ -32,7 +34,8 @@ __all__ = ["MonitorQueue", "risk_alerts_now"]
 log = logging.getLogger("bordin.web.monitor")
 
 
-def risk_alerts_now(db: Session, *, adms: list[Administration]) -> int:
+def risk_alerts_now(db: Session, *,
+                    adms: Sequence[Administration | StoredAdministration]) -> int:
     """Store a risk alert for every endorsed risk item of ``adms`` (caller commits).
 
     The dedupe key is the monitor's own (episode|instrument|rater|target|item|rule|session),
@@ -43,8 +46,8 @@ def risk_alerts_now(db: Session, *, adms: list[Administration]) -> int:
         if not adm.risk_items:
             continue
         ep_code = db.scalar(select(Episode.code).where(Episode.id == adm.episode_id))
-        number = db.scalar(select(TherapySession.number).where(
-            TherapySession.id == adm.session_id))
+        number = adm.session_number if isinstance(adm, StoredAdministration) else \
+            db.scalar(select(TherapySession.number).where(TherapySession.id == adm.session_id))
         for item in adm.risk_items:
             rule = f"risk_item({item})"
             key = f"{ep_code}|{adm.instrument_id}|{adm.rater}|{adm.target or ''}|{item}|{rule}|" \
@@ -60,7 +63,8 @@ def risk_alerts_now(db: Session, *, adms: list[Administration]) -> int:
                                    "observed": value, "state": "open"},
                          suggestions=list(suggestions), dedupe_key=key, state="open"))
             added += 1
-    db.flush()
+    if added:
+        db.flush()
     return added
 
 

@@ -113,7 +113,8 @@ RETURNING seq
 def _append_postgresql(db: Session, values: dict[str, Any]) -> int:
     body = _canonical(values)  # with seq 0: b"[0," + the rest
     params = {k: v for k, v in values.items() if k != "seq"}
-    return int(db.execute(_PG_APPEND, {**params, "tail": body[3:]}).scalar_one())
+    conn = db.connection()  # Core on the session's connection: no ORM work per event
+    return int(conn.execute(_PG_APPEND, {**params, "tail": body[3:]}).scalar_one())
 
 
 @dataclass(frozen=True)

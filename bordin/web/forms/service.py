@@ -12,34 +12,51 @@ key), and a second, different submission through a used link is refused.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, false, func, select, update
 from sqlalchemy.orm import Session
 
 from bordin.errors import BordinError, InputError
 from bordin.instruments import registry
 from bordin.instruments.spec import InstrumentSpec
-from bordin.store.models.core import Administration, Episode, Score
+from bordin.store.models.core import Administration, Episode
 from bordin.store.models.links import ClinicSettings, QuestionnaireLink, QuestionnaireSchedule
-from bordin.store.submit import submit_administration
+from bordin.store.submit import StoredAdministration, store_administration
 from bordin.web.auth.sessions import hash_token, now
 
-__all__ = ["DEFAULT_INSTRUMENTS", "LinkState", "create_link", "due_instruments", "find_link",
-           "patient_results", "schedules_of", "set_schedule", "submit_link"]
+__all__ = ["DEFAULT_INSTRUMENTS", "LinkRow", "LinkState", "create_link", "due_instruments",
+           "find_link", "patient_results", "schedules_of", "set_schedule", "submit_link"]
 
 DEFAULT_INSTRUMENTS = ("wai_sr", "phq9")
 MAX_SESSION = 1000
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """A questionnaire link as read for the patient's pages (plain values)."""
+
+    id: int
+    episode_id: int
+    session_number: int
+    instruments: list[str]
+    expires_at: datetime
+    used_at: datetime | None
+    used_key: str | None
+    patient_id: int
+    organization_id: int
+    patients_see_results: bool
+
+
+@dataclass(frozen=True, slots=True)
 class LinkState:
     """A looked-up link: ``status`` is ``ok``, ``used``, ``expired`` or ``unknown``."""
 
     status: str
-    link: QuestionnaireLink | None = None
+    link: LinkRow | None = None
 
 
 def _patient_instruments() -> list[str]:
@@ -128,23 +145,44 @@ def create_link(db: Session, *, episode: Episode, session_number: int,
 
 
 def find_link(db: Session, *, token: str, lock: bool = False) -> LinkState:
-    """Look a token up; ``lock`` takes a row lock (PostgreSQL) for the submission."""
+    """Look a token up, with its episode's patient and the clinic's settings, in one query.
+
+    ``lock`` takes the link's row lock (PostgreSQL) for the submission. The row is
+    read as plain values (no ORM objects: this is on every patient request).
+    """
     if not token or len(token) > 100:
         return LinkState("unknown")
-    stmt = select(QuestionnaireLink).where(QuestionnaireLink.token_hash == hash_token(token))
-    if lock and db.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    link = db.scalar(stmt)
-    if link is None:
+    stmt = _FIND_LOCKED if lock and db.get_bind().dialect.name == "postgresql" else _FIND
+    row = db.connection().execute(stmt, {"token_hash": hash_token(token)}).first()
+    if row is None:
         return LinkState("unknown")
+    link = LinkRow(**row._mapping)
     if link.used_at is not None:
         return LinkState("used", link)
-    if now() >= link.expires_at:
+    expires = link.expires_at if link.expires_at.tzinfo else link.expires_at.replace(tzinfo=UTC)
+    if now() >= expires:
         return LinkState("expired", link)
     return LinkState("ok", link)
 
 
-def form_spec(link: QuestionnaireLink) -> list[dict[str, Any]]:
+def _find_statement() -> Select[Any]:
+    links, eps, cs = (QuestionnaireLink.__table__, Episode.__table__,
+                      ClinicSettings.__table__)
+    return (select(links.c.id, links.c.episode_id, links.c.session_number,
+                   links.c.instruments, links.c.expires_at, links.c.used_at,
+                   links.c.used_key, eps.c.patient_id, eps.c.organization_id,
+                   func.coalesce(cs.c.patients_see_results, false())
+                   .label("patients_see_results"))
+            .join(eps, eps.c.id == links.c.episode_id)
+            .outerjoin(cs, cs.c.organization_id == eps.c.organization_id)
+            .where(links.c.token_hash == bindparam("token_hash")))
+
+
+_FIND = _find_statement()
+_FIND_LOCKED = _FIND.with_for_update(of=QuestionnaireLink.__table__)
+
+
+def form_spec(link: LinkRow) -> list[dict[str, Any]]:
     """The instruments of a link with their items, scale and anchors (no licensed wording)."""
     out = []
     for inst in link.instruments:
@@ -168,7 +206,7 @@ def _choices(item: dict[str, Any]) -> list[tuple[int, str]]:
     return [(v, item["anchors"].get(v, "")) for v in range(lo, hi + 1)]
 
 
-def parse_answers(link: QuestionnaireLink, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def parse_answers(link: LinkRow, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Answers per instrument from flat form fields ``<instrument>.<item>`` or nested JSON."""
     out: dict[str, dict[str, Any]] = {i: {} for i in link.instruments}
     for key, value in raw.items():
@@ -192,43 +230,43 @@ def parse_answers(link: QuestionnaireLink, raw: dict[str, Any]) -> dict[str, dic
     return out
 
 
-def submit_link(db: Session, *, link: QuestionnaireLink, key: str,
-                answers: dict[str, dict[str, Any]]) -> list[Administration]:
+def submit_link(db: Session, *, link: LinkRow, key: str,
+                answers: dict[str, dict[str, Any]]) -> list[StoredAdministration]:
     """Store every instrument of the link once and mark the link used; caller commits."""
     if not key or len(key) > 64:
         raise InputError(field="idempotency_key", value=key, allowed="1 to 64 characters")
     when = now()
-    adms = []
-    for inst in link.instruments:
-        adms.append(submit_administration(
-            db, episode_id=link.episode_id, session_number=link.session_number,
-            instrument_id=inst, rater="patient", target=None,
-            responses=answers.get(inst, {}), authored_at=when,
-            idempotency_key=f"link{link.id}:{key}:{inst}", commit=False))
-    link.used_at = when
-    link.used_key = key
-    db.flush()
+    adms = [store_administration(
+        db, episode_id=link.episode_id, session_number=link.session_number,
+        instrument_id=inst, rater="patient", target=None,
+        responses=answers.get(inst, {}), authored_at=when,
+        idempotency_key=f"link{link.id}:{key}:{inst}") for inst in link.instruments]
+    db.connection().execute(_MARK_USED, {"link_id": link.id, "at": when, "key": key})
     return adms
 
 
-def replayed(db: Session, *, link: QuestionnaireLink) -> list[Administration]:
+_LINKS = QuestionnaireLink.__table__
+_MARK_USED = (update(_LINKS).where(_LINKS.c.id == bindparam("link_id"))
+              .values(used_at=bindparam("at"), used_key=bindparam("key")))
+
+
+def replayed(db: Session, *, link: LinkRow) -> list[Administration]:
     """The administrations stored by a used link (for a retried submission)."""
     prefix = f"link{link.id}:{link.used_key}:"
     return list(db.scalars(select(Administration).where(
         Administration.idempotency_key.in_([prefix + i for i in link.instruments]))))
 
 
-def patient_results(db: Session, *, episode: Episode,
-                    adms: list[Administration]) -> list[dict[str, Any]] | None:
-    """Totals and bands to show the patient, if the clinic lets patients see results."""
-    settings = db.get(ClinicSettings, episode.organization_id)
-    if settings is None or not settings.patients_see_results:
+def patient_results(*, link: LinkRow, adms: Sequence[Administration | StoredAdministration],
+                    ) -> list[dict[str, Any]] | None:
+    """Totals and bands to show the patient, if the clinic lets patients see results.
+
+    Read from the administrations' loaded scores: no query.
+    """
+    if not link.patients_see_results:
         return None
-    ids = [a.id for a in adms]
-    rows = db.execute(select(Administration.instrument_id, Score.value, Score.band)
-                      .join(Score, Score.administration_id == Administration.id)
-                      .where(Administration.id.in_(ids), Score.scale == "total")).all()
-    return [{"instrument": registry.get(r[0]).name, "total": r[1], "band": r[2]} for r in rows]
+    return [{"instrument": registry.get(a.instrument_id).name, "total": s.value,
+             "band": s.band} for a in adms for s in a.scores if s.scale == "total"]
 
 
 def clinic_settings(db: Session, *, organization_id: int) -> ClinicSettings:

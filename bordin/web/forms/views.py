@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bordin.errors import InputError
 from bordin.store.models.auth import User
-from bordin.store.models.core import Episode
 from bordin.web.alerts.queue import risk_alerts_now
 from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, SettingsDep, allow
@@ -45,10 +44,10 @@ def routers() -> list[APIRouter]:
     return [pages, api, clin]
 
 
-def _audit_link(audit: Any, link: Any, episode: Episode, *, action: str, outcome: str,
+def _audit_link(audit: Any, link: service.LinkRow, *, action: str, outcome: str,
                 detail: dict[str, Any] | None = None) -> None:
     audit(action=action, outcome=outcome, resource_type="questionnaire_link",
-          resource_id=link.id, patient_id=episode.patient_id, actor_kind="link",
+          resource_id=link.id, patient_id=link.patient_id, actor_kind="link",
           actor_id=str(link.id), detail=detail)
 
 
@@ -66,8 +65,7 @@ def questionnaire_page(request: Request, token: Token, db: DbDep,
         return render(request, "q_gone.html", {"message": GONE[st.status]},
                       status_code=404 if st.status == "unknown" else 410)
     link = st.link
-    episode = db.get(Episode, link.episode_id)
-    _audit_link(audit, link, episode, action="read", outcome="success")
+    _audit_link(audit, link, action="read", outcome="success")
     db.commit()
     return render(request, "q_form.html", {
         "token": token, "forms": service.form_spec(link), "key": secrets.token_urlsafe(24),
@@ -97,19 +95,20 @@ async def questionnaire_submit(request: Request, token: Token, db: DbDep,
 
 def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any],
             queue: Any) -> tuple[str, dict[str, Any]]:
+    # One query finds the link (locked), its episode and the clinic's settings; the
+    # answer to the patient is built before the commit, so the request ends there.
     st = service.find_link(db, token=token, lock=True)
     if st.status == "used" and st.link.used_key == key:
         # The browser retried a submission that was already saved: same answer again.
-        episode = db.get(Episode, st.link.episode_id)
         adms = service.replayed(db, link=st.link)
-        _audit_link(audit, st.link, episode, action="create", outcome="replayed")
+        _audit_link(audit, st.link, action="create", outcome="replayed")
+        payload = {"ids": [a.id for a in adms],
+                   "results": service.patient_results(link=st.link, adms=adms)}
         db.commit()
-        return "ok", {"ids": [a.id for a in adms],
-                      "results": service.patient_results(db, episode=episode, adms=adms)}
+        return "ok", payload
     if st.status != "ok":
         if st.link is not None:
-            episode = db.get(Episode, st.link.episode_id)
-            _audit_link(audit, st.link, episode, action="create", outcome="denied",
+            _audit_link(audit, st.link, action="create", outcome="denied",
                         detail={"reason": st.status})
         else:
             audit(action="create", outcome="denied", resource_type="questionnaire_link",
@@ -117,7 +116,6 @@ def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any],
         db.commit()
         return "gone", {"state": st.status}
     link = st.link
-    episode = db.get(Episode, link.episode_id)
     try:
         answers = service.parse_answers(link, raw)
         adms = service.submit_link(db, link=link, key=key, answers=answers)
@@ -125,13 +123,15 @@ def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any],
         db.rollback()
         return "invalid", {"message": str(exc), "field": exc.field}
     risk_alerts_now(db, adms=adms)  # a risk item is never left to the background
-    _audit_link(audit, link, episode, action="create", outcome="success",
+    # Last before the commit: the audit append takes the clinic-wide chain lock.
+    _audit_link(audit, link, action="create", outcome="success",
                 detail={"administrations": [a.id for a in adms],
                         "instruments": list(link.instruments)})
+    payload = {"ids": [a.id for a in adms],
+               "results": service.patient_results(link=st.link, adms=adms)}
     db.commit()
-    queue.mark(episode.id)
-    return "ok", {"ids": [a.id for a in adms],
-                  "results": service.patient_results(db, episode=episode, adms=adms)}
+    queue.mark(link.episode_id)
+    return "ok", payload
 
 
 # ----- patient API ---------------------------------------------------------------------
@@ -182,8 +182,7 @@ def questionnaire_api(token: Token, db: DbDep, audit: AuditorDep) -> Questionnai
     if st.status != "ok":
         return JSONResponse({"detail": GONE[st.status]},  # type: ignore[return-value]
                             status_code=404 if st.status == "unknown" else 410)
-    episode = db.get(Episode, st.link.episode_id)
-    _audit_link(audit, st.link, episode, action="read", outcome="success")
+    _audit_link(audit, st.link, action="read", outcome="success")
     db.commit()
     return QuestionnaireOut(session_number=st.link.session_number,
                             idempotency_key=secrets.token_urlsafe(24),
