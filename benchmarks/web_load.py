@@ -4,10 +4,15 @@ Starts ``bordin serve`` on SQLite and on PostgreSQL, makes single-use links, and
 ``--concurrency`` clients submit a WAI-SR each through the patient API
 (``POST /api/v1/questionnaires/{token}``: link check, scoring, one transaction with
 the administration, its items and scores, the link marked used, the monitor's update
-of the episode and a hash-chained audit row). Prints throughput and latency; asserts
-nothing (targets: >= 300/s and p99 < 150 ms on PostgreSQL).
+of the episode and a hash-chained audit row). Prints throughput, latency, and the CPU
+the server processes spent per submission; asserts nothing (targets: >= 300/s and
+p99 < 150 ms on PostgreSQL).
 
-    .venv/bin/python benchmarks/web_load.py --n 1500 --concurrency 32
+The load comes from ``wrk`` (Debian's package: a C load generator that takes little of
+the two cores the server shares with it), each request with its own single-use link;
+without ``wrk`` an httpx client in Python is used, which itself takes a core.
+
+    .venv/bin/python benchmarks/web_load.py --duration 20 --concurrency 32
     .venv/bin/python benchmarks/web_load.py --backend postgres --workers 2
 
 PostgreSQL is read from BORDIN_TEST_POSTGRES_URL (default
@@ -22,12 +27,13 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -36,10 +42,39 @@ import sqlalchemy as sa
 
 from bordin.store.db import init_db, session_factory
 from bordin.store.models.core import Clinician, Episode, Organization, Patient
-from bordin.web.forms.service import create_link
+from bordin.store.models.links import QuestionnaireLink
+from bordin.web.auth.sessions import hash_token, now
 
 PG = os.environ.get("BORDIN_TEST_POSTGRES_URL",
                     "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ITEMS = 12  # WAI-SR
+
+WRK_SCRIPT = r"""
+local tokens, i = {}, 0
+function setup(thread)
+  thread:set("tid", nthreads or 0)
+  nthreads = (nthreads or 0) + 1
+end
+function init(args)
+  for line in io.lines(args[1] .. "." .. tid) do tokens[#tokens + 1] = line end
+end
+function request()
+  i = i + 1
+  local t = tokens[i] or tokens[#tokens]  -- past the end: a used link, counted as an error
+  local a = {}
+  for k = 1, ITEMS do a[#a + 1] = string.format('"%d":%d', k, math.random(1, 5)) end
+  local body = '{"idempotency_key":"' .. string.sub(t, 1, 20) .. '","answers":{"wai_sr":{'
+               .. table.concat(a, ",") .. '}}}'
+  return wrk.format("POST", "/api/v1/questionnaires/" .. t,
+                    {["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+""".replace("ITEMS", str(ITEMS))
 
 
 def free_port() -> int:
@@ -49,8 +84,8 @@ def free_port() -> int:
 
 
 def prepare(url: str, n: int, episodes: int = 200) -> list[str]:
+    """A clinic of ``episodes`` episodes and ``n`` unused WAI-SR links (tokens returned)."""
     engine = init_db(url)
-    tokens = []
     with session_factory(engine)() as db:
         org = Organization(code="bench", name="Bench clinic")
         db.add(org)
@@ -58,20 +93,22 @@ def prepare(url: str, n: int, episodes: int = 200) -> list[str]:
         clins = [Clinician(code=f"bc{i}", organization_id=org.id) for i in range(10)]
         db.add_all(clins)
         db.flush()
-        eps = []
-        for i in range(episodes):
-            p = Patient(code=f"bp{i}", organization_id=org.id)
-            db.add(p)
-            db.flush()
-            e = Episode(code=f"be{i}", patient_id=p.id, clinician_id=clins[i % 10].id,
-                        organization_id=org.id, format="individual", start=date(2026, 1, 1))
-            db.add(e)
-            eps.append(e)
+        pats = [Patient(code=f"bp{i}", organization_id=org.id) for i in range(episodes)]
+        db.add_all(pats)
         db.flush()
-        for i in range(n):
-            tok, _ = create_link(db, episode=eps[i % episodes], session_number=1 + i // episodes,
-                                 instruments=["wai_sr"], created_by_id=None, ttl_hours=24)
-            tokens.append(tok)
+        eps = [Episode(code=f"be{i}", patient_id=p.id, clinician_id=clins[i % 10].id,
+                       organization_id=org.id, format="individual", start=date(2026, 1, 1))
+               for i, p in enumerate(pats)]
+        db.add_all(eps)
+        db.flush()
+        tokens = [secrets.token_urlsafe(32) for _ in range(n)]
+        t0 = now()
+        # Links written in bulk (create_link writes one at a time, too slow for 20k).
+        db.execute(sa.insert(QuestionnaireLink), [
+            {"token_hash": hash_token(tok), "episode_id": eps[i % episodes].id,
+             "session_number": 1 + i // episodes, "instruments": ["wai_sr"],
+             "created_at": t0, "expires_at": t0 + timedelta(hours=24)}
+            for i, tok in enumerate(tokens)])
         db.commit()
     engine.dispose()
     return tokens
@@ -93,7 +130,49 @@ def start(url: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen
     raise RuntimeError("server did not start")
 
 
-async def load(base: str, tokens: list[str], concurrency: int) -> tuple[list[float], float, int]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its descendants still running (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == pid:
+                out += [int(p.name), *descendants(int(p.name))]
+    return out
+
+
+def load_wrk(base: str, tokens: list[str], concurrency: int, duration: int,
+             tmp: Path) -> tuple[int, float, int, float, float]:
+    threads = 2
+    for t in range(threads):
+        (tmp / f"tokens.{t}").write_text("\n".join(tokens[t::threads]) + "\n")
+    (tmp / "load.lua").write_text(WRK_SCRIPT)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d",
+                          f"{duration}s", "--timeout", "10s", "-s", str(tmp / "load.lua"),
+                          base, "--", str(tmp / "tokens")],
+                         capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    n, micros, errors, p50, p99, _mx = (int(v) for v in line.split()[1:])
+    return n, micros / 1e6, errors, p50 / 1000, p99 / 1000
+
+
+async def load_httpx(base: str, tokens: list[str],
+                     concurrency: int) -> tuple[int, float, int, float, float]:
     lat: list[float] = []
     errors = 0
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -105,8 +184,8 @@ async def load(base: str, tokens: list[str], concurrency: int) -> tuple[list[flo
         nonlocal errors
         while not queue.empty():
             tok = queue.get_nowait()
-            body = {"idempotency_key": secrets.token_urlsafe(12),
-                    "answers": {"wai_sr": {str(i): random.randint(1, 5) for i in range(1, 13)}}}
+            body = {"idempotency_key": tok[:20], "answers": {
+                "wai_sr": {str(i): random.randint(1, 5) for i in range(1, ITEMS + 1)}}}
             t0 = time.perf_counter()
             r = await http.post(f"{base}/api/v1/questionnaires/{tok}", json=body)
             lat.append(time.perf_counter() - t0)
@@ -117,10 +196,11 @@ async def load(base: str, tokens: list[str], concurrency: int) -> tuple[list[flo
         t0 = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return lat, elapsed, errors
+    ms = np.array(lat) * 1000
+    return len(lat), elapsed, errors, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(backend: str, n: int, concurrency: int, workers: int) -> None:
+def run(backend: str, duration: int, concurrency: int, workers: int, use_wrk: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bordin-load-"))
     schema = None
     if backend == "sqlite":
@@ -133,14 +213,22 @@ def run(backend: str, n: int, concurrency: int, workers: int) -> None:
             c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         sep = "&" if "?" in PG else "?"
         url = f"{PG}{sep}options=-csearch_path%3D{schema}"
-    warm = 50
-    tokens = prepare(url, n + warm)
+    warm = 200
+    n = warm + (duration * 700 if use_wrk else 1500)  # more links than can be used
+    tokens = prepare(url, n)
     port = free_port()
     proc = start(url, port, workers, tmp)
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        asyncio.run(load(base, tokens[:warm], min(concurrency, 8)))
-        lat, elapsed, errors = asyncio.run(load(base, tokens[warm:], concurrency))
+        asyncio.run(load_httpx(base, tokens[:warm], 8))
+        cpu0 = cpu_seconds(proc.pid)
+        if use_wrk:
+            done, elapsed, errors, p50, p99 = load_wrk(base, tokens[warm:], concurrency,
+                                                       duration, tmp)
+        else:
+            done, elapsed, errors, p50, p99 = asyncio.run(
+                load_httpx(base, tokens[warm:], concurrency))
+        cpu = cpu_seconds(proc.pid) - cpu0
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -148,23 +236,28 @@ def run(backend: str, n: int, concurrency: int, workers: int) -> None:
             with admin.connect() as c:
                 c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
-    ms = np.array(lat) * 1000
-    print(f"{backend:<10} workers={workers} clients={concurrency} n={n}: "
-          f"{n / elapsed:7.1f} submissions/s  p50 {np.percentile(ms, 50):6.1f} ms  "
-          f"p99 {np.percentile(ms, 99):6.1f} ms  errors {errors}  "
-          f"(client peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)")
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{backend:<10} workers={workers} clients={concurrency} "
+          f"({'wrk' if use_wrk else 'httpx'}): {done} submissions in {elapsed:.1f} s = "
+          f"{done / elapsed:7.1f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}  "
+          f"server CPU {1000 * cpu / max(done, 1):.1f} ms per submission  "
+          f"(benchmark peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} "
+          "MiB)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    ap.add_argument("--n", type=int, default=1500)
+    ap.add_argument("--duration", type=int, default=20, help="seconds of load (wrk)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2, help="server processes on PostgreSQL")
+    ap.add_argument("--httpx", action="store_true", help="use the Python client, not wrk")
     a = ap.parse_args()
-    print(f"cores: {os.cpu_count()}; target on PostgreSQL: >= 300/s, p99 < 150 ms")
+    use_wrk = not a.httpx and shutil.which("wrk") is not None
+    print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; "
+          "target on PostgreSQL: >= 300/s, p99 < 150 ms")
     for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
-        run(backend, a.n, a.concurrency, a.workers)
+        run(backend, a.duration, a.concurrency, a.workers, use_wrk)
 
 
 if __name__ == "__main__":
