@@ -33,7 +33,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from bordin.errors import ConflictError, InputError, NotFoundError
 from bordin.monitor.records import alert_record
 
-__all__ = ["StoreResult", "acknowledge", "monitor_database", "resolve", "store_alerts"]
+__all__ = [
+    "StoreResult",
+    "acknowledge",
+    "clinician_facing",
+    "legacy_keys",
+    "monitor_database",
+    "population_sd",
+    "resolve",
+    "store_alerts",
+]
 
 _CHUNK = 500
 _KEY_MAX = 200  # the width of alerts.dedupe_key
@@ -49,11 +58,15 @@ class StoreResult:
     updated: int
     unchanged: int
     unknown_episodes: tuple[str, ...]
+    #: Of the inserted, how many were recorded only (state ``resolved``): ruptures
+    #: already repaired when first seen, which no clinician needs to act on.
+    recorded: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
         return {"inserted": self.inserted, "updated": self.updated,
-                "unchanged": self.unchanged, "unknown_episodes": list(self.unknown_episodes)}
+                "unchanged": self.unchanged, "unknown_episodes": list(self.unknown_episodes),
+                "recorded": self.recorded}
 
 
 def _models() -> tuple[Any, Any]:
@@ -63,12 +76,39 @@ def _models() -> tuple[Any, Any]:
     return Alert, Episode
 
 
-def store_key(record: dict[str, Any]) -> str:
-    """The stored dedupe key: the monitor's key, or its SHA-256 when too long."""
-    key = str(record["dedupe_key"])
+def _stored(key: str) -> str:
     if len(key) <= _KEY_MAX:
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def store_key(record: dict[str, Any]) -> str:
+    """The stored dedupe key: the monitor's key, or its SHA-256 when too long."""
+    return _stored(str(record["dedupe_key"]))
+
+
+def legacy_keys(record: dict[str, Any]) -> list[str]:
+    """The stored keys a rupture event's alert had when the monitor raised one alert per
+    scale: ``...|<scale>|rule|start`` for each scale that moved (a scale whose own
+    event started later than the event had a key with that later start, not listed)."""
+    parts = str(record["dedupe_key"]).split("|")
+    if record.get("kind") != "rupture" or len(parts) < 7 or parts[-3] != "rupture":
+        return []
+    scales = (record.get("evidence") or {}).get("scales") or {}
+    return [_stored("|".join([*parts[:-3], str(sc), *parts[-2:]])) for sc in scales]
+
+
+def clinician_facing(record: dict[str, Any]) -> bool:
+    """Whether an alert record goes to the clinicians' queue (stored ``open``).
+
+    Everything does but a rupture that was already repaired when the monitor saw it:
+    it is kept, as ``resolved``, for the episode's history and for research, but no
+    one needs to act on it (Eubanks et al. 2018: what matters clinically is the
+    rupture that is not repaired). A rupture first stored open and repaired later
+    keeps its row and the clinician's state; only its evidence says so.
+    """
+    state = (record.get("evidence") or {}).get("state", record.get("state"))
+    return not (record.get("kind") == "rupture" and state == "repaired")
 
 
 def _row_values(rec: dict[str, Any]) -> dict[str, Any]:
@@ -131,24 +171,58 @@ def _write(db: Session, records: list[dict[str, Any]]) -> StoreResult:
     for i in range(0, len(keys), _CHUNK):
         for a in db.scalars(select(Alert).where(Alert.dedupe_key.in_(keys[i:i + _CHUNK]))):
             existing[a.dedupe_key] = a
-    inserted = updated = unchanged = 0
+    adopted = _adopt_legacy(db, keyed, existing)
+    inserted = updated = unchanged = recorded = 0
     for key, rec in keyed.items():
         values = _row_values(rec)
         a = existing.get(key)
         if a is None:
-            db.add(Alert(episode_id=ep_id[str(rec["episode"])], dedupe_key=key, state="open",
-                         **values))
+            facing = clinician_facing(rec)
+            db.add(Alert(episode_id=ep_id[str(rec["episode"])], dedupe_key=key,
+                         state="open" if facing else "resolved", **values))
             inserted += 1
+            recorded += not facing
             continue
         changed = {k: v for k, v in values.items() if getattr(a, k) != v}
-        if changed:
+        if changed or key in adopted:
             for k, v in changed.items():
                 setattr(a, k, v)
             updated += 1
         else:
             unchanged += 1
     db.flush()
-    return StoreResult(inserted, updated, unchanged, unknown)
+    return StoreResult(inserted, updated, unchanged, unknown, recorded)
+
+
+def _adopt_legacy(db: Session, keyed: dict[str, dict[str, Any]], existing: dict[str, Any]
+                  ) -> set[str]:
+    """Give a new rupture event the row its per-scale alert already has, if any.
+
+    A store filled when the monitor raised one alert per scale holds rows under the
+    per-scale keys. The first run of the event monitor re-keys one of them (the one a
+    clinician has acted on, else the oldest) to the event's key, so the event is not
+    raised a second time and the clinician's state carries over; its evidence is then
+    updated as for any known alert. The event's other per-scale rows are left as they
+    are.
+    """
+    Alert, _ = _models()
+    wanted: dict[str, str] = {}
+    for key, rec in keyed.items():
+        if key not in existing:
+            for old in legacy_keys(rec):
+                wanted.setdefault(old, key)
+    if not wanted:
+        return set()
+    found: dict[str, list[Any]] = {}
+    olds = sorted(wanted)
+    for i in range(0, len(olds), _CHUNK):
+        for a in db.scalars(select(Alert).where(Alert.dedupe_key.in_(olds[i:i + _CHUNK]))):
+            found.setdefault(wanted[a.dedupe_key], []).append(a)
+    for key, rows in found.items():
+        a = min(rows, key=lambda r: (r.state == "open", r.id))
+        a.dedupe_key = key
+        existing[key] = a
+    return set(found)
 
 
 def store_alerts(db: Session, alerts: pd.DataFrame | Iterable[dict[str, Any]]) -> StoreResult:
@@ -169,6 +243,14 @@ def store_alerts(db: Session, alerts: pd.DataFrame | Iterable[dict[str, Any]]) -
     -------
     StoreResult
         Counts of inserted, updated and unchanged alerts.
+
+    Notes
+    -----
+    A new alert is stored ``open`` (on the clinicians' queue), except a rupture that
+    was already repaired when first seen: it is stored ``resolved``, recorded but not
+    clinician-facing (:func:`clinician_facing`). A rupture event whose per-scale alert
+    a store from before events were merged already holds takes over that row
+    (:func:`legacy_keys`), so upgrading raises nothing twice.
     """
     records = _records(alerts)
     for attempt in (1, 2):
@@ -241,19 +323,50 @@ def resolve(db: Session, *, alert_id: int, version: int) -> Any:
                       clinician_id=None, at=None)
 
 
+def population_sd(db: Session, *, scales: Sequence[str] = ("total", "goal", "task", "bond")
+                  ) -> dict[str, float]:
+    """The clinic's between-patient SD of every alliance scale, from the whole store.
+
+    The estimate of :func:`~bordin.monitor.estimate_population_sd` (the SD, ddof 1, of
+    the series' mean scores per instrument and scale; keys ``"instrument.scale"``),
+    computed by the database from one mean per series, so it costs one aggregate query
+    however large the clinic. Pass it to a monitor run over a few episodes, so that the
+    combined rule (the default) judges them against the clinic and not against
+    themselves.
+    """
+    from sqlalchemy import func
+
+    from bordin.monitor._specs import kind_of
+    from bordin.store.models.core import Administration, Score
+
+    q = (select(Administration.instrument_id, Score.scale, func.avg(Score.value))
+         .join(Score, Score.administration_id == Administration.id)
+         .where(Score.value.is_not(None), Score.scale.in_(list(scales)))
+         .group_by(Administration.episode_id, Administration.instrument_id,
+                   Administration.rater, Administration.target, Score.scale))
+    means = pd.DataFrame(db.execute(q).all(), columns=["instrument", "scale", "mean"])
+    if means.empty:
+        return {}
+    means = means.loc[[kind_of(str(i)) == "alliance" for i in means["instrument"]]]
+    sd = means.groupby(["instrument", "scale"])["mean"].std(ddof=1).dropna()
+    return {f"{i}.{sc}": float(v) for (i, sc), v in sd.items()}
+
+
 def monitor_database(db: Session, *, episodes: Sequence[str] | None = None,
                      **monitor_options: Any) -> StoreResult:
     """Run :func:`~bordin.monitor.monitor_frame` over the store's administrations (all,
     or some episodes) and store the alerts.
 
-    For a run over a few episodes (after a submission), pass the clinic's
-    ``population_sd`` (:func:`~bordin.monitor.estimate_population_sd`, computed on a
-    clinic-wide run and kept): estimated from a few episodes alone it would differ,
-    and the combined rule's evidence with it.
+    A run over some episodes (after a submission) judges them against the whole
+    clinic: unless ``population_sd`` is given, it is the store's
+    (:func:`population_sd`); estimated from a few episodes alone it would differ, and
+    the combined rule's alerts with it.
     """
     from bordin.monitor.batch import monitor_frame
     from bordin.store.queries import administrations_frame
 
+    if episodes is not None and "population_sd" not in monitor_options:
+        monitor_options["population_sd"] = population_sd(db)
     adm = administrations_frame(db, episode=episodes)
     db.rollback()  # end the read transaction before the write one
     alerts = monitor_frame(adm, **monitor_options)
