@@ -7,7 +7,10 @@
   :class:`ExpectedRecovery` fits expected-recovery curves with tolerance bands.
 - :func:`feedback_for` says which pathway an alert points at and what to try.
 - :class:`EpisodeMonitor` updates one episode as administrations arrive;
-  :func:`monitor_frame` runs everything over a whole clinic's administrations.
+  :func:`monitor_frame` runs everything over a whole clinic's administrations. Both
+  raise one rupture alert per *event* (the scales that moved are its evidence; an
+  ongoing rupture updates its alert), with the default rule of
+  :data:`bordin.monitor.batch.DEFAULT_WATCHES`, chosen on the simulator's ground truth.
 """
 
 from __future__ import annotations

@@ -51,10 +51,11 @@ def scale_label(scales: Any) -> str:
 class MergedEvents:
     """Merged events as parallel arrays, one entry per event.
 
-    ``lead`` indexes the input rows: the first event of the *lead scale*, the first of
-    the watched scales that moved (the total, when it moved). The evidence (observed,
-    baseline, threshold, lowest, depth) is the lead scale's; ``start`` is the event's
-    (the earliest of any scale); ``scales`` maps every scale that moved to its depth.
+    ``lead`` indexes the input rows: the first event of the *lead scale*, the first
+    trigger scale in the watched order that moved (the total, when it did). The
+    evidence (observed, baseline, threshold, lowest, depth) is the lead scale's;
+    ``start``, ``session``, ``state`` and ``repaired_at`` are the trigger scales';
+    ``scales`` maps every scale that moved (evidence scales too) to its depth.
     """
 
     lead: np.ndarray
@@ -70,6 +71,13 @@ class MergedEvents:
     n_merged: np.ndarray  # per-scale events in the event
 
 
+def _on_line(series: np.ndarray, x: np.ndarray, span: float, lo: float) -> np.ndarray:
+    """Series and session as one number: each series on its own stretch of the line
+    (sessions are small whole numbers, so the sums are exact in float64); inf (an end
+    not yet known) at the end of the stretch."""
+    return series.astype(float) * span + np.where(np.isfinite(x), x - lo, span - 1.0)
+
+
 def merge_events(
     *,
     series: np.ndarray,
@@ -83,6 +91,7 @@ def merge_events(
     lowest: np.ndarray,
     lowest_score: np.ndarray,
     repaired_at: np.ndarray,
+    trigger: np.ndarray | None = None,
 ) -> MergedEvents:
     """Merge per-scale rupture events into events (see the module notes).
 
@@ -96,79 +105,94 @@ def merge_events(
         Per row, the span ``[start, end)`` in session numbers (``end`` may be inf).
     session, state, baseline, lowest, lowest_score, repaired_at
         Per row, the per-scale event's evidence (``state`` as engine codes).
+    trigger
+        Per row, whether its scale raises alerts (None: every scale). Only trigger
+        rows make events, and decide their span, start and state; a row of another
+        scale is evidence: it joins the first event of its series whose span overlaps
+        its own, and is dropped when none does.
     """
     n = int(start.size)
-    if n == 0:
+    trig_all = np.ones(n, dtype=bool) if trigger is None else np.asarray(trigger, dtype=bool)
+    if not trig_all.any():
         z = np.zeros(0, dtype=np.int64)
         e = np.zeros(0)
         o = np.zeros(0, dtype=object)
         return MergedEvents(z, e, e, z, e, e, e, e, o, o, z)
+    series = np.asarray(series, dtype=np.int64)
     start = np.asarray(start, dtype=float)
     end = np.asarray(end, dtype=float)
-    order = np.lexsort((rank, start, series))
-    s, st, en = series[order], start[order], end[order]
-    # Running maximum of the end inside each series, without a loop over series: put
-    # each series on its own stretch of the number line (sessions are small whole
-    # numbers, so the sums are exact in float64).
-    finite = np.concatenate((st, en[np.isfinite(en)]))
-    span = float(finite.max() - min(finite.min(), 0.0)) + 2.0
-    lo = min(float(st.min()), 0.0)
-    base = s.astype(float) * span
-    key_end = base + np.where(np.isfinite(en), en - lo, span - 1.0)
-    run = np.maximum.accumulate(key_end)
-    prev = np.concatenate(([-np.inf], run[:-1]))
-    new = np.ones(n, dtype=bool)
-    new[1:] = (s[1:] != s[:-1]) | (base[1:] + st[1:] - lo >= prev[1:])
-    first = np.flatnonzero(new)
-    cluster = np.cumsum(new) - 1
+    finite = np.concatenate((start, end[np.isfinite(end)]))
+    lo = min(float(finite.min()), 0.0)
+    span = float(finite.max() - lo) + 2.0
 
-    pr = _PRIORITY[state[order]]
-    merged_state = _FROM_PRIORITY[np.maximum.reduceat(pr, first)]
+    # Events: connected spans of the trigger rows, series by series.
+    t_rows = np.flatnonzero(trig_all)
+    order = t_rows[np.lexsort((rank[t_rows], start[t_rows], series[t_rows]))]
+    s, st = series[order], start[order]
+    run = np.maximum.accumulate(_on_line(s, end[order], span, lo))
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (s[1:] != s[:-1]) | (_on_line(s[1:], st[1:], span, lo) >= run[:-1])
+    first = np.flatnonzero(new)
+    ev_of = np.cumsum(new) - 1
+    n_ev = first.size
+    ev_start, ev_series = st[first], s[first]
+    ev_end = np.maximum.reduceat(_on_line(s, end[order], span, lo), first)
+
+    merged_state = _FROM_PRIORITY[np.maximum.reduceat(_PRIORITY[state[order]], first)]
     merged_session = np.maximum.reduceat(np.asarray(session, dtype=float)[order], first)
     rep = np.asarray(repaired_at, dtype=float)[order]
     last_repair = np.maximum.reduceat(np.where(np.isnan(rep), -np.inf, rep), first)
     merged_repaired = np.where(merged_state == STATE_REPAIRED, last_repair, np.nan)
 
-    # Per (event, scale) pair: the baseline of the scale's first event and the lowest
-    # score (the earliest on a tie), hence the depth of that scale.
-    rk = rank[order]
-    low_s = np.asarray(lowest_score, dtype=float)[order]
-    low_t = np.asarray(lowest, dtype=float)[order]
-    o2 = np.lexsort((low_t, low_s, rk, cluster))
-    c2, r2 = cluster[o2], rk[o2]
-    head = np.ones(n, dtype=bool)
+    # Evidence rows: the first event of their series whose span overlaps theirs (events
+    # of a series are disjoint and in order, so the first whose end is after the row's
+    # start, if it also starts before the row's end).
+    e_rows = np.flatnonzero(~trig_all)
+    member_rows = order
+    member_ev = ev_of
+    if e_rows.size:
+        k = np.searchsorted(ev_end, _on_line(series[e_rows], start[e_rows], span, lo),
+                            side="right")
+        ok = k < n_ev
+        kk = np.minimum(k, n_ev - 1)
+        ok &= ev_series[kk] == series[e_rows]
+        ok &= ev_start[kk] < np.where(np.isfinite(end[e_rows]), end[e_rows], np.inf)
+        member_rows = np.concatenate((order, e_rows[ok]))
+        member_ev = np.concatenate((ev_of, kk[ok]))
+
+    # Per (event, scale) pair: the baseline of the scale's first event in the event and
+    # its lowest score (the earliest on a tie), hence the depth of that scale.
+    rk = rank[member_rows]
+    low_s = np.asarray(lowest_score, dtype=float)[member_rows]
+    low_t = np.asarray(lowest, dtype=float)[member_rows]
+    o2 = np.lexsort((low_t, low_s, rk, member_ev))
+    c2, r2 = member_ev[o2], rk[o2]
+    head = np.ones(o2.size, dtype=bool)
     head[1:] = (c2[1:] != c2[:-1]) | (r2[1:] != r2[:-1])
-    o3 = np.lexsort((st, rk, cluster))  # the same pairs, each led by its first event
-    c3, r3 = cluster[o3], rk[o3]
-    h3 = np.ones(n, dtype=bool)
-    h3[1:] = (c3[1:] != c3[:-1]) | (r3[1:] != r3[:-1])
-    pair_first = o3[h3]  # row (in sorted order) of each pair's first event
+    o3 = np.lexsort((start[member_rows], rk, member_ev))  # the same pairs, first event first
+    pair_first = member_rows[o3[head]]  # input row of each pair's first event
     pair_c, pair_r = c2[head], r2[head]
     pair_low, pair_low_t = low_s[o2][head], low_t[o2][head]
-    pair_depth = np.asarray(baseline, dtype=float)[order][pair_first] - pair_low
-    # The lead scale is the event's first scale in the watched order (the total when
-    # it moved): its pair comes first in each event.
+    pair_depth = np.asarray(baseline, dtype=float)[pair_first] - pair_low
+    # The lead pair: the event's first trigger scale in the watched order.
     bounds = np.flatnonzero(np.concatenate(([True], pair_c[1:] != pair_c[:-1])))
-    top = bounds
-    lead = order[pair_first[top]]
-    n_ev = first.size
-    scale_txt = np.empty(n_ev, dtype=object)
+    idx = np.where(trig_all[pair_first], np.arange(pair_c.size), pair_c.size)
+    top = np.minimum.reduceat(idx, bounds)
+    lead = pair_first[top]
+    # Dicts per event: a Python pass over (event, scale) pairs, which are few (at most
+    # the watched scales per event).
     scales = np.empty(n_ev, dtype=object)
-    # Dicts and labels per event: a Python pass over (event, scale) pairs, which are
-    # few (at most the watched scales per event).
-    stops = np.append(bounds, pair_c.size)
+    stops = np.append(bounds, pair_c.size).tolist()
     nm = [str(x) for x in names]
-    pr_list = pair_r.tolist()
-    pd_list = pair_depth.tolist()
+    labels = [nm[r] for r in pair_r.tolist()]
+    depths = pair_depth.tolist()
     for i in range(n_ev):
-        a, b = int(stops[i]), int(stops[i + 1])
-        labels = [nm[r] for r in pr_list[a:b]]
-        scale_txt[i] = labels[0]
-        scales[i] = dict(zip(labels, pd_list[a:b], strict=True))
-    counts = np.diff(np.append(first, n))
+        a, b = stops[i], stops[i + 1]
+        scales[i] = dict(zip(labels[a:b], depths[a:b], strict=True))
+    scale_txt = np.asarray([labels[t] for t in top.tolist()], dtype=object)
     return MergedEvents(
         lead=lead,
-        start=st[first],
+        start=ev_start,
         session=merged_session,
         state=merged_state,
         lowest=pair_low_t[top],
@@ -177,6 +201,5 @@ def merge_events(
         repaired_at=merged_repaired,
         scale=scale_txt,
         scales=scales,
-        n_merged=counts,
+        n_merged=np.bincount(member_ev, minlength=n_ev),
     )
-

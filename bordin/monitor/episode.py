@@ -111,9 +111,9 @@ class EpisodeMonitor:
     rules
         As in :func:`~bordin.monitor.monitor_frame` (default: the same watches).
     population_sd
-        Between-patient SD for the combined rule: a number or a mapping from
-        ``"instrument.scale"`` / ``"instrument"``; without one the combined rule uses the
-        within-patient SD only. Pass the clinic's
+        Between-patient SD for the combined rule (the default): a number or a mapping
+        from ``"instrument.scale"`` / ``"instrument"``; without one the combined rule
+        uses the within-patient SD only. Pass the clinic's
         :func:`~bordin.monitor.estimate_population_sd` to judge as the batch does.
     by_session, expected
         Not-on-track settings, as in :func:`~bordin.monitor.monitor_frame`.
@@ -121,14 +121,19 @@ class EpisodeMonitor:
         The discrepancy signal; with no threshold it is not computed.
     ceiling_share
         Share of scores at the maximum that raises a ceiling note.
+    scales
+        The score columns to watch, each as its own series.
+    per_scale
+        As in :func:`~bordin.monitor.monitor_frame`: one alert per rupture event (the
+        default) or per scale.
 
     Examples
     --------
-    >>> m = EpisodeMonitor(episode="e1")
+    >>> m = EpisodeMonitor(episode="e1", population_sd={"wai_sr.total": 8.0})
     >>> for s, x in enumerate([50, 52, 51, 50, 41], start=1):
     ...     new = m.add(session=s, instrument="wai_sr", scores={"total": x})
-    >>> [(a["rule"].split("(")[0], a["state"]) for a in new]
-    [('personal_sd', 'open')]
+    >>> [(a["rule"].split("(")[0], a["state"], a["threshold"]) for a in new]
+    [('combined', 'open', 42.75)]
     """
 
     def __init__(
@@ -178,10 +183,11 @@ class EpisodeMonitor:
         self._outcomes: dict[tuple[str, str, str], _Outcome] = {}
         self._pairs: dict[tuple[Any, ...], dict[str, float]] = {}
         self._alerts: dict[str, dict[str, Any]] = {}
-        self._rules_for: dict[tuple[str, str], list[RuptureRule]] = {}
+        self._rules_for: dict[tuple[str, str], list[tuple[RuptureRule, bool]]] = {}
 
     # ------------------------------------------------------------------ helpers
-    def _rules(self, instrument: str, scale: str) -> list[RuptureRule]:
+    def _rules(self, instrument: str, scale: str) -> list[tuple[RuptureRule, bool]]:
+        """The rules on one scale of an instrument, each with whether it triggers."""
         key = (instrument, scale)
         if key not in self._rules_for:
             out = []
@@ -197,7 +203,7 @@ class EpisodeMonitor:
                         if spec is None or getattr(spec, "cutoff", None) is None:
                             continue
                         r = dataclasses.replace(r, cutoff=float(spec.cutoff))
-                    out.append(r)
+                    out.append((r, w.triggers_on(scale)))
             self._rules_for[key] = out
         return self._rules_for[key]
 
@@ -403,6 +409,7 @@ class EpisodeMonitor:
                 lowest=np.array([float(r["lowest"]) for r in recs]),
                 lowest_score=np.array([r["lowest_score"] for r in recs], dtype=float),
                 repaired_at=np.array([r["repaired_at"] for r in recs], dtype=float),
+                trigger=np.array([r["_trigger"] for r in recs], dtype=bool),
             )
             for i, li in enumerate(m.lead.tolist()):
                 lead = recs[li]
@@ -461,7 +468,8 @@ class EpisodeMonitor:
             popsd = self._pop(instrument, scale)
             ser.sessions.append(t)
             ser.values.append(v)
-            for rule in self._rules(instrument, scale):
+            for rule, trig in self._rules(instrument, scale):
+                base["_trigger"] = trig
                 if isinstance(rule, PersonalSDRule) and rule.reference == "series":
                     self._series_rule(rule, ser, base)
                     continue

@@ -10,7 +10,13 @@ import pytest
 from monitor_gen import clinic_frame
 
 from bordin.errors import DataDroppedWarning, InputError
-from bordin.monitor import EpisodeMonitor, detect_ruptures, monitor_frame, rules
+from bordin.monitor import (
+    EpisodeMonitor,
+    detect_ruptures,
+    estimate_population_sd,
+    monitor_frame,
+    rules,
+)
 from bordin.monitor.batch import ALERT_COLUMNS, Watch
 
 RULES = [rules.PersonalSDRule(k=2.0), rules.PersonalSDRule(k=1.0, repair_to="threshold"),
@@ -97,12 +103,23 @@ def test_rerun_gives_the_same_dedupe_keys(frame: pd.DataFrame) -> None:
 
 
 def test_alert_columns_feedback_and_severity(frame: pd.DataFrame) -> None:
-    al = monitor_frame(frame)
+    al = monitor_frame(frame, population_sd=estimate_population_sd(frame))
     assert list(al.columns) == ALERT_COLUMNS
-    bond = al.loc[(al["kind"] == "rupture") & (al["scale"] == "bond") & (al["state"] == "open")]
-    assert (bond["pathway"] == "CARE").all() and len(bond)
-    goal = al.loc[(al["kind"] == "rupture") & (al["scale"] == "goal") & (al["state"] != "repaired")]
-    assert (goal["pathway"] == "EXPECTANCY,SPECIFIC").all()
+    # The default raises rupture alerts on the total; the subscales that moved with it
+    # route the advice: the bond to CARE, goals and tasks to EXPECTANCY and SPECIFIC.
+    rup = al.loc[(al["kind"] == "rupture") & (al["state"] != "repaired")]
+    assert len(rup) and (rup["scale"] == "total").all()
+    paths = {"bond": {"CARE"}, "goal": {"EXPECTANCY", "SPECIFIC"},
+             "task": {"EXPECTANCY", "SPECIFIC"}}
+    with_subscales = 0
+    for r in rup.itertuples():
+        assert next(iter(r.scales)) == "total"
+        subs = [sc for sc in r.scales if sc != "total"]
+        with_subscales += bool(subs)
+        want = set().union(*(paths[sc] for sc in subs)) if subs else {
+            "CARE", "EXPECTANCY", "SPECIFIC"}
+        assert set(r.pathway.split(",")) == want, r.scales
+    assert with_subscales > 0  # the routing by subscale was exercised
     risk = al.loc[al["kind"] == "risk"]
     expected = frame.loc[frame["phq9_9"] > 0]
     assert len(risk) == len(expected)
@@ -213,7 +230,7 @@ def test_monitor_state_survives_pickling() -> None:
     copy = pickle.loads(pickle.dumps(m))
     a = m.add(session=6, instrument="wai_sr", scores={"total": 51})
     b = copy.add(session=6, instrument="wai_sr", scores={"total": 51})
-    assert a == b and [x["state"] for x in a] == ["repaired", "repaired"]
+    assert a == b and [x["state"] for x in a] == ["repaired"]
 
 
 def test_estimated_population_sd_by_hand(frame: pd.DataFrame) -> None:

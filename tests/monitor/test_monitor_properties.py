@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bordin.monitor import EpisodeMonitor, detect_ruptures, monitor_frame, rules
+from bordin.monitor.batch import Watch
 
 RULES = [rules.PersonalSDRule(k=1.0, window=3), rules.PersonalSDRule(k=2.0, min_prior=2),
          rules.CombinedRule(k=1.0, population_sd=2.0, repair_to="threshold"),
@@ -103,16 +104,20 @@ _COLS = ["start", "session", "state", "scale", "lowest", "observed", "baseline",
          "depth", "lowest_score", "repaired_at"]
 
 
-def _events(adm: pd.DataFrame, rule: rules.RuptureRule) -> pd.DataFrame:
+def _events(adm: pd.DataFrame, rule: Watch) -> pd.DataFrame:
     al = monitor_frame(adm, rules=[rule], discrepancy=False, outcomes=False, risk=False)
     return al.loc[al["kind"] == "rupture"].set_index("dedupe_key").sort_index()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(adm=two_scales, which=st.integers(0, len(RULES) - 1))
-def test_merged_events_agree_and_keep_their_keys(adm: pd.DataFrame, which: int) -> None:
-    rule = RULES[which]
+@given(adm=two_scales, which=st.integers(0, len(RULES) - 1), on_total=st.booleans())
+def test_merged_events_agree_and_keep_their_keys(adm: pd.DataFrame, which: int,
+                                                 on_total: bool) -> None:
+    # Every scale raises alerts, or only the total does (the bond is then evidence).
+    rule = Watch(RULES[which], triggers=("total",) if on_total else None)
     bat = _events(adm, rule)
+    if on_total:
+        assert (bat["scale"] == "total").all()
     m = EpisodeMonitor(episode="e", rules=[rule])
     for r in adm.itertuples():
         m.add(session=int(r.session), instrument="wai_sr",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bordin.errors import ConflictError, InputError, NotFoundError
 from bordin.monitor import EpisodeMonitor, monitor_frame
+from bordin.monitor.batch import DEFAULT_WATCHES
 from bordin.monitor.service import acknowledge, resolve, store_alerts
 from bordin.store.db import init_db, session_factory
 from bordin.store.models.alerts import Alert
@@ -142,6 +143,7 @@ def test_monitor_database_end_to_end(factory: sessionmaker[Session]) -> None:
         res = monitor_database(db)
         assert res.inserted >= 2 and res.unknown_episodes == ()
         kinds = {(a.kind, a.rule.split("(")[0]) for a in db.scalars(select(Alert))}
-        assert ("risk", "risk_item") in kinds and ("rupture", "personal_sd") in kinds
+        default = DEFAULT_WATCHES[0].rule.name
+        assert ("risk", "risk_item") in kinds and ("rupture", default) in kinds
         again = monitor_database(db)
         assert again.inserted == 0 and again.updated == 0
