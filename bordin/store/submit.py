@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -333,12 +333,12 @@ def store_administration(
 
     Takes the same arguments (without ``commit``: the caller commits or rolls
     back) and raises the same errors, but returns plain values instead of ORM
-    objects. It runs a fixed set of pre-built statements on the session's
-    connection: on PostgreSQL four round trips (the session upsert, the
-    administration ``INSERT ... ON CONFLICT DO NOTHING``, one multi-row INSERT each
-    for items and scores) and no savepoints. This is the path a busy clinic's
-    patient forms take; the ORM's per-statement work costs more than the database
-    here.
+    objects. On PostgreSQL the whole write is one statement (the session upsert,
+    the administration ``INSERT ... ON CONFLICT DO NOTHING`` on the key, its items
+    and scores, as data-modifying CTEs): one round trip and no savepoint. On
+    SQLite, in-process, it is a few pre-built statements inside a savepoint. This
+    is the path a busy clinic's patient forms take; there the ORM's and the
+    driver's per-statement work costs more than the database.
 
     Returns
     -------
@@ -395,27 +395,42 @@ def store_administration(
     # other error aborts the whole transaction there, so the caller can only roll back;
     # a savepoint would cost two more round trips. SQLite goes on after a failed
     # statement, so there a (local, cheap) savepoint undoes a partial write.
+    adm_row = {
+        "episode_id": episode_id, "instrument_id": spec.id,
+        "instrument_version": spec.version, "rater": rater, "target": tgt,
+        "target_ref": target_ref, "rater_clinician_id": rater_clinician_id,
+        "authored_at": when, "idempotency_key": key, "payload_hash": digest,
+        "risk_items": risk, "created_at": utcnow(),
+    }
     with db.begin_nested() if sqlite_db else nullcontext(), _missing(
             episode_id=episode_id, clinician_id=rater_clinician_id):
-        session_id, created = _session(conn, episode_id=episode_id, number=number,
-                                       on=session_date)
-        new_id = conn.execute(_STMTS[conn.dialect.name].administration, {
-            "session_id": session_id, "episode_id": episode_id, "instrument_id": spec.id,
-            "instrument_version": spec.version, "rater": rater, "target": tgt,
-            "target_ref": target_ref, "rater_clinician_id": rater_clinician_id,
-            "authored_at": when, "idempotency_key": key, "payload_hash": digest,
-            "risk_items": risk, "created_at": utcnow(),
-        }).scalar()
+        if sqlite_db:
+            session_id, created = _sqlite_session(conn, episode_id=episode_id, number=number,
+                                                  on=session_date)
+            new_id = conn.execute(_SQLITE_ADMINISTRATION,
+                                  {**adm_row, "session_id": session_id}).scalar()
+            if new_id is not None:
+                for row in item_rows + score_rows_:
+                    row["administration_id"] = new_id
+                conn.execute(_INSERT_ITEMS, item_rows)
+                conn.execute(_INSERT_SCORES, score_rows_)
+        else:
+            session_id, created, new_id = conn.execute(_PG_WRITE, {
+                **adm_row, "number": number, "date": session_date,
+                "risk_items": json.dumps(risk),
+                "items": [r["item"] for r in item_rows],
+                "item_values": [r["value"] for r in item_rows],
+                "scales": [r["scale"] for r in score_rows_],
+                "score_values": [r["value"] for r in score_rows_],
+                "bands": [r["band"] for r in score_rows_],
+                "prorated": [r["prorated"] for r in score_rows_],
+            }).one()
         if new_id is None:
             # The key was stored before, possibly by a transaction that committed while
             # this one waited on the key's index entry: a retry or a conflict.
             if created:
                 conn.execute(_DELETE_SESSION, {"session_id": session_id})
             return _stored_by_key(db, key, digest)
-        for row in item_rows + score_rows_:
-            row["administration_id"] = new_id
-        conn.execute(_INSERT_ITEMS, item_rows)
-        conn.execute(_INSERT_SCORES, score_rows_)
     return StoredAdministration(
         id=int(new_id), episode_id=episode_id, session_id=session_id, session_number=number,
         instrument_id=spec.id, rater=rater, target=tgt, risk_items=risk,
@@ -444,60 +459,75 @@ def _missing(*, episode_id: int, clinician_id: int | None) -> Iterator[None]:
         raise
 
 
-@dataclass(frozen=True)
-class _Statements:
-    administration: Any
-    session: Any
+# PostgreSQL: the whole administration in one statement (one round trip): the session
+# upsert, the administration (ON CONFLICT DO NOTHING on the key), its items and its
+# scores, each a data-modifying CTE fed by the one before; items and scores arrive as
+# arrays. When the key is taken, "a" returns no row and nothing else is inserted.
+_PG_WRITE = text("""
+WITH s AS (
+    INSERT INTO therapy_sessions (episode_id, number, date)
+    VALUES (CAST(:episode_id AS integer), CAST(:number AS integer), CAST(:date AS date))
+    ON CONFLICT (episode_id, number)
+    DO UPDATE SET date = COALESCE(therapy_sessions.date, EXCLUDED.date)
+    RETURNING id, (xmax = 0) AS created
+), a AS (
+    INSERT INTO administrations (session_id, episode_id, instrument_id, instrument_version,
+                                 rater, target, target_ref, rater_clinician_id, authored_at,
+                                 idempotency_key, payload_hash, risk_items, created_at)
+    SELECT s.id, CAST(:episode_id AS integer), CAST(:instrument_id AS varchar),
+           CAST(:instrument_version AS varchar), CAST(:rater AS varchar),
+           CAST(:target AS varchar), CAST(:target_ref AS varchar),
+           CAST(:rater_clinician_id AS integer), CAST(:authored_at AS timestamptz),
+           CAST(:idempotency_key AS varchar), CAST(:payload_hash AS varchar),
+           CAST(:risk_items AS json), CAST(:created_at AS timestamptz)
+      FROM s
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), i AS (
+    INSERT INTO item_responses (administration_id, item, value)
+    SELECT a.id, v.item, v.value
+      FROM a, unnest(CAST(:items AS varchar[]), CAST(:item_values AS float8[]))
+              AS v(item, value)
+), c AS (
+    INSERT INTO scores (administration_id, scale, value, band, prorated)
+    SELECT a.id, v.scale, v.value, v.band, v.prorated
+      FROM a, unnest(CAST(:scales AS varchar[]), CAST(:score_values AS float8[]),
+                     CAST(:bands AS varchar[]), CAST(:prorated AS boolean[]))
+              AS v(scale, value, band, prorated)
+)
+SELECT s.id, s.created, (SELECT id FROM a) FROM s
+""")
 
-
-def _build_statements() -> dict[str, _Statements]:
-    # Built once: executing a pre-built statement skips SQLAlchemy's construction and
-    # cache-key work, which costs more than the round trip on a busy server.
-    adm = Administration.__table__
-    ts = TherapySession.__table__
-    out = {}
-    for name, ins in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert)):
-        adm_stmt = (ins(adm).on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(adm.c.id))
-        up = ins(ts)
-        up = up.on_conflict_do_update(
-            index_elements=["episode_id", "number"],
-            set_={"date": func.coalesce(ts.c.date, up.excluded.date)})
-        # xmax is 0 on a row version this statement inserted (PostgreSQL's own idiom).
-        created = literal_column("xmax = 0") if name == "postgresql" else literal_column("0")
-        out[name] = _Statements(administration=adm_stmt,
-                                session=up.returning(ts.c.id, created))
-    return out
-
-
-_STMTS = _build_statements()
-# RETURNING makes SQLAlchemy send all rows as one multi-row INSERT ("insertmanyvalues")
-# instead of one statement per row in a pipeline; the returned keys are not used.
+# SQLite (in-process, one writer at a time): pre-built statements, run one by one.
+# Built once: executing a pre-built statement skips SQLAlchemy's construction and
+# cache-key work. RETURNING makes SQLAlchemy send all item (score) rows as one
+# multi-row INSERT; the returned keys are not used.
+_ADM = Administration.__table__
+_TS = TherapySession.__table__
+_SQLITE_ADMINISTRATION = (sqlite.insert(_ADM).on_conflict_do_nothing(
+    index_elements=["idempotency_key"]).returning(_ADM.c.id))
+_SQLITE_FIND_SESSION = select(_TS.c.id, _TS.c.date).where(
+    _TS.c.episode_id == bindparam("episode_id"), _TS.c.number == bindparam("number"))
+_SQLITE_NEW_SESSION = insert(_TS).returning(_TS.c.id)
+_SQLITE_SESSION_DATE = update(_TS).where(_TS.c.id == bindparam("session_id")).values(
+    date=bindparam("new_date"))
 _INSERT_ITEMS = insert(ItemResponse.__table__).returning(ItemResponse.__table__.c.item)
 _INSERT_SCORES = insert(Score.__table__).returning(Score.__table__.c.scale)
-_DELETE_SESSION = delete(TherapySession.__table__).where(
-    TherapySession.__table__.c.id == bindparam("session_id"))
-_FIND_SESSION = select(TherapySession.__table__.c.id).where(
-    TherapySession.__table__.c.episode_id == bindparam("episode_id"),
-    TherapySession.__table__.c.number == bindparam("number"))
+_DELETE_SESSION = delete(_TS).where(_TS.c.id == bindparam("session_id"))
 
 
-def _session(conn: Connection, *, episode_id: int, number: int,
-             on: date | None) -> tuple[int, bool]:
-    """Get or create the session; return its id and whether this call created it.
-
-    One statement: ``ON CONFLICT DO UPDATE`` (rather than ``DO NOTHING``) so that the
-    row comes back either way and a missing date is filled in; a concurrent creator
-    of the same session is waited for, not failed.
-    """
-    params = {"episode_id": episode_id, "number": number}
-    if conn.dialect.name == "sqlite":
-        # In-process, one writer at a time: was it there before the upsert?
-        existed = conn.execute(_FIND_SESSION, params).first() is not None
-        sid = conn.execute(_STMTS["sqlite"].session, {**params, "date": on}).first()[0]
-        return int(sid), not existed
-    row = conn.execute(_STMTS["postgresql"].session, {**params, "date": on}).one()
-    return int(row[0]), bool(row[1])
+def _sqlite_session(conn: Connection, *, episode_id: int, number: int,
+                    on: date | None) -> tuple[int, bool]:
+    """Get or create the session (SQLite); return its id and whether this call created it."""
+    found = conn.execute(_SQLITE_FIND_SESSION, {"episode_id": episode_id,
+                                                "number": number}).first()
+    if found is None:
+        new = conn.execute(_SQLITE_NEW_SESSION, {"episode_id": episode_id, "number": number,
+                                                 "date": on})
+        return int(new.scalar_one()), True
+    if found.date is None and on is not None:
+        conn.execute(_SQLITE_SESSION_DATE, {"session_id": found.id, "new_date": on})
+    return int(found.id), False
 
 
 def _stored_by_key(db: Session, key: str, digest: str) -> StoredAdministration:
