@@ -17,11 +17,13 @@ Views ask for what they need as annotated types (the FastAPI template's pattern)
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -42,21 +44,34 @@ _bearer = HTTPBearer(auto_error=False, description="A session token from POST /a
 _cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="The browser's session cookie")
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request, closed at the end (views commit what they write).
 
     On SQLite, where one writer at a time holds the database anyway, requests queue
     on a lock in this process instead of polling SQLite's busy handler, which sleeps
     in growing steps and lets unlucky requests starve for seconds.
+
+    An ``async`` dependency: making a session does no I/O, so it needs no worker
+    thread (a sync dependency costs two thread hand-offs per request). Waiting for
+    the SQLite lock, and a close that must roll back an open transaction, are done
+    in a worker thread; a close after the view's commit only returns the
+    connection to the pool.
     """
     lock = request.app.state.write_lock
     if lock is not None:
-        lock.acquire()
-    db: Session = request.app.state.sessions()
+        # Waiting threads get their own limiter: parked in the default pool they could
+        # take every worker thread and leave none for the request holding the lock.
+        await anyio.to_thread.run_sync(lock.acquire, limiter=anyio.CapacityLimiter(1))
     try:
-        yield db
+        db: Session = request.app.state.sessions()
+        try:
+            yield db
+        finally:
+            if db.in_transaction():
+                await run_in_threadpool(db.close)
+            else:
+                db.close()
     finally:
-        db.close()
         if lock is not None:
             lock.release()
 
@@ -150,7 +165,8 @@ def allow(capability: str) -> Callable[..., Any]:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         cookie: Annotated[str | None, Depends(_cookie)],
     ) -> User:
-        caller = _resolve(request, db, bearer, cookie)
+        caller = getattr(request.state, "caller", None) or await run_in_threadpool(
+            _resolve, request, db, bearer, cookie)  # a query: not on the event loop
         if caller is None:
             raise UnauthenticatedError("log in first")
         await _check_csrf(request, caller)
@@ -194,7 +210,7 @@ class Auditor:
         )
 
 
-def _auditor(request: Request, db: DbDep) -> Auditor:
+async def _auditor(request: Request, db: DbDep) -> Auditor:  # no I/O: no worker thread
     return Auditor(request, db)
 
 
