@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,8 +73,14 @@ class MonitorQueue:
     """Episodes waiting for the monitor, run in batches by one background thread."""
 
     def __init__(self, sessions: sessionmaker[Any], *, readers: sessionmaker[Any] | None = None,
-                 interval: float = 1.0, enabled: bool = True) -> None:
+                 interval: float = 1.0, enabled: bool = True, max_share: float = 0.1) -> None:
         self.enabled = enabled
+        # Under heavy load a batch takes longer; the pause after it grows with it, so
+        # the monitor takes at most about ``max_share`` of a core and the batches grow
+        # (an episode submitted to many times is run once per batch). Alerts then come
+        # a few seconds after the submission instead of one; risk alerts never wait.
+        self._max_share = max_share
+        self._last_run = 0.0
         self._sessions = sessions
         # Reading and computing happen outside the write lock (SQLite); only storing
         # the new alerts takes it, briefly.
@@ -122,11 +129,17 @@ class MonitorQueue:
         self._stop = True
         self._wake.set()
 
+    def pause(self) -> float:
+        """Seconds to wait before the next batch: the interval, or longer after a long batch."""
+        return max(self._interval, self._last_run * (1 - self._max_share) / self._max_share)
+
     def _loop(self) -> None:
         while not self._stop:
-            self._wake.wait(self._interval)
+            self._wake.wait(self.pause())
             self._wake.clear()
+            started = time.thread_time()
             try:
                 self.flush()
             except Exception as exc:  # keep the thread alive; the next batch retries
                 log.error("monitor thread: %s", type(exc).__name__)
+            self._last_run = time.thread_time() - started
