@@ -5,6 +5,7 @@
 >>> m.fixed            # estimate, se, df (Satterthwaite), t, p, ci_lower, ci_upper
 >>> m.varcomp          # group, term1, term2, variance (covariance on covariance rows), sd, corr
 >>> m.ranef("patient") # BLUPs with conditional variances and SEs
+>>> m.confint()        # profile-likelihood intervals for .sig01, ..., .sigma and β, as lme4
 >>> m.predict(new, re=True); m.icc(); m.summary(); m.to_dict(); m.caterpillar_plot("patient")
 >>> lrt(m0, m)         # refits REML fits by ML first, as lme4's anova()
 
@@ -37,7 +38,9 @@ How
 Conventions differing from lme4: fixed-effect names are formulaic's (``Intercept``,
 ``treatment[T.IPT]``); nested factors are named outer-to-inner (``clinic:therapist``);
 rank-deficient fixed effects are refused rather than dropped; confidence intervals in
-``fixed`` are Wald intervals with Satterthwaite df (lme4's default is profile intervals).
+``fixed`` are Wald intervals with Satterthwaite df; ``confint()`` gives lme4's profile
+intervals (``confint(m)``), with the bounds found as roots of the profile rather than
+read off a spline through it (:mod:`bordin.stats.mixed.confint`).
 """
 
 from bordin.stats.mixed.fit import fit

@@ -73,11 +73,15 @@ def _one_dim(f: Callable[[np.ndarray], float]) -> OptimResult:
 
 
 def _grad_hess(
-    g: Callable[[np.ndarray], float], x: np.ndarray, f0: float, free: np.ndarray
+    g: Callable[[np.ndarray], float], x: np.ndarray, f0: float, free: np.ndarray,
+    step: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian over the free coordinates."""
+    """Central-difference gradient and Hessian over the free coordinates.
+
+    Steps are ``step`` if given, else ``1e-4·max(|x|, 0.01)`` (relative to θ).
+    """
     idx = np.flatnonzero(free)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    h = 1e-4 * np.maximum(np.abs(x), 1e-2) if step is None else step
     k = len(idx)
     grad = np.zeros(k)
     H = np.zeros((k, k))
@@ -102,14 +106,21 @@ def _grad_hess(
 
 def _newton_polish(
     g: Callable[[np.ndarray], float], x: np.ndarray, value: float, lower: np.ndarray,
-    iterations: int = 6,
+    iterations: int = 6, diff_step: np.ndarray | None = None, ftol: float = 0.0,
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """A few projected Newton steps from near the optimum (quadratic convergence)."""
+    """A few projected Newton steps from near the optimum (quadratic convergence).
+
+    ``diff_step``: the finite-difference steps (see ``_grad_hess``); the default, relative to
+    each element, suits θ, whose elements are of order 1. Coordinates that may sit near
+    0 without being small in their own units (a correlation) need absolute steps.
+    ``ftol``: stop once a step lowers ``g`` by less than this (the next would gain far
+    less; the default 0 stops on the step size alone).
+    """
     grad_full = np.zeros_like(x)
     for _ in range(iterations):
         at_bound = np.isfinite(lower) & (x <= lower)
         free = np.ones(len(x), dtype=bool)
-        _, grad, H = _grad_hess(g, x, value, free)
+        _, grad, H = _grad_hess(g, x, value, free, diff_step)
         grad_full[:] = grad
         # coordinates held at the bound: those pushing outwards
         free = ~(at_bound & (grad_full > 0))
@@ -133,6 +144,7 @@ def _newton_polish(
         step[free] = -np.linalg.solve(Hs, gs)
         improved = False
         rel = 0.0
+        before = value
         # near the optimum a correct step changes the criterion by less than its rounding:
         # accept a step that does not make it worse beyond that
         slack = 1e-11 * max(1.0, abs(value))
@@ -145,7 +157,7 @@ def _newton_polish(
                 break
         # Newton converges quadratically: after a relative step below 1e-7 the remaining
         # error is far below 1e-6 (and steps beyond that chase rounding)
-        if not improved or rel < 1e-7:
+        if not improved or rel < 1e-7 or before - value < ftol:
             break
     return x, value, grad_full
 

@@ -254,6 +254,48 @@ class Profile:
             dev += ev.ld_rx2 - self.p * (LOG2PI + np.log(s2))
         return float(dev)
 
+    def pwrss(
+        self, theta: np.ndarray, fixed: tuple[int, float] | None = None
+    ) -> tuple[float, float] | None:
+        """The penalised residual sum of squares ``r²(θ)`` (as in ``evaluate``) and log|V/σ²|.
+
+        With ``fixed = (j, value)`` the coefficient ``β_j`` is held at ``value`` and the
+        others are at their conditional estimates: that replaces ``y`` by ``y − x_j β_j``,
+        which changes only the ``y`` row of the reduced cross-products, so row and column
+        ``j`` of ``X'V⁻¹X`` are dropped and ``X'V⁻¹y`` and ``y'V⁻¹y`` adjusted (lme4 refits
+        with an offset instead). Returns ``None`` where ``X'V⁻¹X`` is not positive definite
+        or ``r²`` is not positive.
+        """
+        A, logdet, _ = self.reduce(theta)
+        p = self.p
+        P = 0.5 * (A[:p, :p] + A[:p, :p].T)
+        b = A[:p, -1]
+        r2 = float(A[-1, -1])
+        if fixed is not None:
+            j, value = fixed
+            keep = np.array([i for i in range(p) if i != j], dtype=np.intp)
+            r2 += -2.0 * value * float(b[j]) + value * value * float(P[j, j])
+            b = b[keep] - P[keep, j] * value
+            P = P[np.ix_(keep, keep)]
+        if len(b):
+            try:
+                R = np.linalg.cholesky(P)
+            except np.linalg.LinAlgError:
+                return None
+            u = np.linalg.solve(R, b)
+            r2 -= float(u @ u)
+        if not r2 > 0.0:
+            return None
+        return r2, logdet
+
+    def deviance_fixed_beta(self, theta: np.ndarray, j: int, value: float) -> float:
+        """ML deviance (σ and the other fixed effects profiled out) with ``β_j = value``."""
+        got = self.pwrss(theta, (j, value))
+        if got is None:
+            return float("inf")
+        r2, logdet = got
+        return logdet + self.n * (1.0 + LOG2PI + np.log(r2 / self.n))
+
     def vcov_vp(self, varpar: np.ndarray) -> np.ndarray:
         """``cov(β̂) = σ² (X'V⁻¹X)⁻¹`` as a function of ``(θ, σ)``."""
         ev = self.evaluate(varpar[:-1])
