@@ -23,8 +23,9 @@ Random-effects structures
 
 Data
     A pandas or polars frame (formulaic builds the fixed part: categorical predictors,
-    interactions, transforms), a Parquet path or a DuckDB relation/query (numeric columns
-    and their interactions; the per-group statistics are computed inside DuckDB), or any
+    interactions, transforms), a Parquet path or a DuckDB relation/query (numeric columns,
+    string columns as categorical predictors with formulaic's coding, and interactions;
+    the per-group statistics are computed inside DuckDB), or any
     :class:`bordin.engines.SufficientStatistics`.
 
 How
