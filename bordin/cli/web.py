@@ -87,7 +87,8 @@ def serve(
         uvicorn.run("bordin.web.asgi:create", factory=True, host=host, port=port,
                     log_level="warning", access_log=False, workers=workers)
         return
-    web = create_app(settings, engine=engine)
+    engine.dispose()  # the server makes its own (see bordin.web.app.web_engine)
+    web = create_app(settings)
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 

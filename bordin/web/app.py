@@ -40,7 +40,7 @@ from bordin.web.errors import (
 from bordin.web.settings import WebSettings
 from bordin.web.templating import render
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "web_engine"]
 
 log = logging.getLogger("bordin.web")
 
@@ -217,7 +217,7 @@ def create_app(
     from bordin.store.db import default_database_url
 
     settings = settings or WebSettings()
-    engine = engine or make_engine(settings.database_url or default_database_url())
+    engine = engine or web_engine(settings.database_url or default_database_url())
     app = FastAPI(
         title="Bordin",
         version="0.1.0",
@@ -244,6 +244,19 @@ def create_app(
     _include_routers(app)
     _document_common_responses(app)
     return app
+
+
+def web_engine(url: str) -> Engine:
+    """The engine a server process uses.
+
+    On PostgreSQL without ``pool_pre_ping``: a ping is one more round trip on every
+    request. A connection the server dropped (a restart) fails the request that
+    meets it, SQLAlchemy then discards the whole pool, and the client's retry (every
+    submission carries an idempotency key) goes through on a new connection.
+    """
+    if url.startswith("sqlite"):
+        return make_engine(url)
+    return make_engine(url, pool_pre_ping=False)
 
 
 def _document_common_responses(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -191,11 +192,14 @@ def questionnaire_api(token: Token, db: DbDep, audit: AuditorDep) -> Questionnai
 
 @api.post("/questionnaires/{token}", status_code=201,
           responses={**GONE_RESPONSES, 422: {"description": "An answer is not allowed"}})
-def questionnaire_submit_api(request: Request, token: Token, body: SubmitIn, db: DbDep,
-                             audit: AuditorDep) -> SubmitOut:
+async def questionnaire_submit_api(request: Request, token: Token, body: SubmitIn,
+                                   db: DbDep, audit: AuditorDep) -> SubmitOut:
     """Submit the answers once; a retry with the same key returns the same result."""
-    status, payload = _submit(db, audit, token=token, key=body.idempotency_key,
-                              raw=dict(body.answers), queue=request.app.state.monitor)
+    # async, with the database work in one worker thread: FastAPI would otherwise also
+    # hand the (small) response's serialisation to a worker thread.
+    status, payload = await run_in_threadpool(
+        _submit, db, audit, token=token, key=body.idempotency_key, raw=dict(body.answers),
+        queue=request.app.state.monitor)
     if status == "gone":
         st = payload["state"]
         return JSONResponse({"detail": GONE[st]},  # type: ignore[return-value]
