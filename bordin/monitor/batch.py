@@ -271,15 +271,17 @@ def _run_rule(
 MIN_POPULATION_SERIES = 20
 
 
-def _warn_few_series(ls: LongScores, keep: np.ndarray) -> None:
-    """Warn when the combined rule's between-patient SD comes from too few series."""
-    if not keep.any():
+def _warn_few_series(ls: LongScores, keep: np.ndarray, min_sessions: int) -> None:
+    """Warn when the combined rule's between-patient SD comes from too few series, for
+    the instruments and scales where the rule has a series long enough to judge."""
+    judged = keep & ((ls.g.ends - ls.g.starts) >= min_sessions)
+    if not judged.any():
         return
     ns = len(ls.scale_u)
-    stratum = ls.ins_code[keep] * ns + ls.scale_code[keep]
-    counts = np.bincount(stratum, minlength=len(ls.ins_u) * ns)
+    stratum = ls.ins_code * ns + ls.scale_code
+    counts = np.bincount(stratum, minlength=len(ls.ins_u) * ns)  # as the estimate counts
     few = [(f"{ls.ins_u[k // ns]}.{ls.scale_u[k % ns]}", int(counts[k]))
-           for k in np.unique(stratum) if counts[k] < MIN_POPULATION_SERIES]
+           for k in np.unique(stratum[judged]) if counts[k] < MIN_POPULATION_SERIES]
     if few:
         import warnings
 
@@ -331,7 +333,7 @@ def rupture_frame(
         else:
             if (population_sd is None and isinstance(w.rule, CombinedRule)
                     and w.rule.population_sd is None):
-                _warn_few_series(ls, keep)
+                _warn_few_series(ls, keep, w.rule.min_sessions)
             pieces.append(_run_rule(ls, w.rule, keep, popsd, trig))
     pieces = [p for p in pieces if p is not None]
     if not pieces:
