@@ -10,10 +10,14 @@ rater, target and rule) into events: two per-scale events belong to the same rup
 when their spans overlap, a span being ``[start, end)`` with ``end`` the session of
 the repair for a repaired event, the session at which the scale came back to its repair
 target after the window for an unrepaired one (never, so far: infinite), and infinite
-for an open one. Overlap is transitive (connected spans are one event).
+for an open one. Overlap is transitive (connected spans are one event). When only
+some scales raise alerts (``Watch.triggers``, the total by default), only their events
+make events and decide the span, start and state; an event of another scale that
+overlaps one joins it as evidence (its scale is named, its depth given) and changes
+nothing else, so a subscale that never recovers cannot hold an alert open.
 
-The merged event keeps the session of its first per-scale start, and that never
-changes as sessions arrive: spans only ever start at the latest session, and an end
+The merged event keeps the session of its first (trigger) per-scale start, and that
+never changes as sessions arrive: spans only ever start at the latest session, and an end
 becomes known only after every session that overlapped it, so events only grow and
 two events never merge later. Dedupe keys built on the start are therefore stable
 (for the running rules; a ``reference="series"`` rule sees the future and is not).
