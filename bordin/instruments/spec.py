@@ -127,6 +127,12 @@ class Item(_Frozen):
         onto this range before it is scored (used where an instrument mixes scales).
     code
         An item-level code (LOINC where one exists).
+    answer_codes
+        Scale points whose answer code differs, for this item only, from the
+        instrument's ``codes.answers`` (``{2: LA18938-3}``: LOINC's GAD-7 form codes
+        the value 2 of item 2 so). Points not named keep the instrument's codes.
+        Exports write the item's own code; imports read it and the instrument's code
+        for the same point (other published forms code every item alike).
     """
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
@@ -136,6 +142,7 @@ class Item(_Frozen):
     risk: bool = False
     rescale: tuple[float, float] | None = None
     code: str | None = None
+    answer_codes: dict[int, str] = Field(default_factory=dict)
 
     @field_validator("rescale")
     @classmethod
@@ -143,6 +150,14 @@ class Item(_Frozen):
         if v is not None and not v[1] > v[0]:
             raise ValueError(f"rescale must be [low, high] with high > low, not {list(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _answer_points(self) -> Item:
+        off = sorted(p for p in self.answer_codes if not self.scale.contains(p))
+        if off:
+            raise ValueError(f"answer_codes name points {off} outside the item's scale "
+                             f"({self.scale.describe()})")
+        return self
 
     @property
     def scored_range(self) -> tuple[float, float]:
@@ -312,6 +327,18 @@ class InstrumentSpec(_Frozen):
         if bad_support:
             raise ValueError(f"references support unknown facts {sorted(bad_support)}")
         needed = {"items", "scale", "scoring"}
+        for it in self.items:
+            if it.answer_codes and not self.codes.answers:
+                raise ValueError(f"item {it.id} has answer_codes but codes.answers is empty")
+            if it.answer_codes:
+                needed.add("codes")
+            # An item's own codes and the instrument's are both read on import, so a
+            # code may stand for one scale point only.
+            points: dict[str, set[int]] = {}
+            for point, code in (*self.codes.answers.items(), *it.answer_codes.items()):
+                points.setdefault(code, set()).add(point)
+            if clash := sorted(code for code, p in points.items() if len(p) > 1):
+                raise ValueError(f"item {it.id}: answer codes {clash} stand for two scale points")
         if any(it.reverse for it in self.items):
             needed.add("reverse")
         if self.subscales:
@@ -378,6 +405,15 @@ class InstrumentSpec(_Frozen):
         if candidate in ids:
             return candidate
         return None
+
+    def answer_codes(self, item_id: str) -> dict[int, str]:
+        """The answer code of each scale point of one item (empty if the spec has none).
+
+        The instrument's ``codes.answers`` with the item's own ``answer_codes`` over them:
+        the codes an export writes.
+        """
+        item = self.item(item_id)
+        return {**self.codes.answers, **item.answer_codes}
 
     @property
     def risk_items(self) -> tuple[str, ...]:

@@ -84,6 +84,31 @@ def test_known_structural_facts() -> None:
     assert registry.get("who5").derived == {"percentage": 4.0}
 
 
+def test_gad7_item_2_has_loincs_own_answer_code() -> None:
+    # LOINC's GAD-7 form (HL7 PCO IG Questionnaire-GAD7.json) codes item 2's value 2 as
+    # LA18938-3 "More days than not"; every other item and point keeps the shared list.
+    gad7 = registry.get("gad7")
+    shared = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+    assert gad7.codes.answers == shared
+    assert gad7.answer_codes("gad7_2") == {**shared, 2: "LA18938-3"}
+    assert gad7.answer_codes("2") == gad7.answer_codes("gad7_2")
+    for n in (1, 3, 4, 5, 6, 7):
+        assert gad7.answer_codes(f"gad7_{n}") == shared
+    phq9 = registry.get("phq9")
+    assert all(phq9.answer_codes(i) == shared for i in phq9.item_ids)
+
+
+def test_item_answer_codes_need_a_source_for_codes(tmp_path: Path) -> None:
+    data = _phq9_raw()
+    data["items"][1]["answer_codes"] = {2: "LA18938-3"}
+    for ref in data["references"]:
+        ref["supports"] = [f for f in ref.get("supports", []) if f != "codes"]
+    with pytest.raises(InputError, match=r"facts \['codes'\] are neither supported"):
+        load_spec(_write(tmp_path, data))
+    data["verify"] = [*data.get("verify", []), "codes"]
+    assert load_spec(_write(tmp_path, data)).answer_codes("phq9_2")[2] == "LA18938-3"
+
+
 def _write(tmp_path: Path, data: dict, name: str = "phq9") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -105,6 +130,14 @@ def _phq9_raw() -> dict:
         (lambda d: d.update({"cutoff": 99}), "spec", "outside the range"),
         (lambda d: d.update({"kind": "mood"}), "kind", "alliance"),
         (lambda d: d.update({"verify": ["colour"]}), "spec", "unknown facts"),
+        (lambda d: d["items"][1].update({"answer_codes": {4: "LA18938-3"}}),
+         "items[phq9_2]", "outside the item's scale"),
+        (lambda d: d["items"][1].update({"answer_codes": {2: "LA6571-9"}}),
+         "spec", "stand for two scale points"),
+        (lambda d: (d["items"][1].update({"answer_codes": {2: "LA18938-3"}}),
+                    d["codes"].update({"answers": {}})), "spec", "codes.answers is empty"),
+        (lambda d: d["items"][1].update({"answer_codes": {2: 5}}),
+         "items[phq9_2].answer_codes[2]", "string"),
     ],
 )
 def test_invalid_spec_names_file_and_field(tmp_path: Path, mutate, field: str, words: str) -> None:
