@@ -28,8 +28,9 @@ from bordin.store.models.links import ClinicSettings, QuestionnaireLink, Questio
 from bordin.store.submit import StoredAdministration, store_administration
 from bordin.web.auth.sessions import hash_token, now
 
-__all__ = ["DEFAULT_INSTRUMENTS", "LinkRow", "LinkState", "create_link", "due_instruments",
-           "find_link", "patient_results", "schedules_of", "set_schedule", "submit_link"]
+__all__ = ["DEFAULT_INSTRUMENTS", "LinkRow", "LinkState", "claim_link", "create_link",
+           "due_instruments", "find_link", "patient_results", "schedules_of", "set_schedule",
+           "submit_link"]
 
 DEFAULT_INSTRUMENTS = ("wai_sr", "phq9")
 MAX_SESSION = 1000
@@ -182,6 +183,54 @@ _FIND = _find_statement()
 _FIND_LOCKED = _FIND.with_for_update(of=QuestionnaireLink.__table__)
 
 
+def claim_link(db: Session, *, token: str, key: str) -> LinkState:
+    """Mark a usable link used under ``key`` and return it; else say why it is not usable.
+
+    On PostgreSQL one ``UPDATE ... RETURNING`` both claims the link (its row lock is
+    held to the commit, so a concurrent submission of the same link waits and then
+    finds it used) and reads the patient and the clinic's setting. A rolled-back
+    submission (a wrong answer) un-claims it. When nothing is claimed, the link is
+    read again to tell used (with which key), expired and unknown apart.
+    """
+    if not token or len(token) > 100:
+        return LinkState("unknown")
+    if not key or len(key) > 64:
+        raise InputError(field="idempotency_key", value=key, allowed="1 to 64 characters")
+    params = {"token": hash_token(token), "at": now(), "key": key}
+    conn = db.connection()
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_CLAIM, params).first()
+        if row is not None:
+            return LinkState("ok", LinkRow(**row._mapping))
+        return find_link(db, token=token, lock=True)
+    # SQLite (one writer at a time holds the database): read, then mark.
+    st = find_link(db, token=token)
+    if st.status == "ok":
+        conn.execute(_MARK_USED, {"link_id": st.link.id, "at": params["at"], "key": key})
+    return st
+
+
+def _claim_statement() -> Any:
+    links, eps, cs = (QuestionnaireLink.__table__, Episode.__table__,
+                      ClinicSettings.__table__)
+    sees = (select(cs.c.patients_see_results)
+            .where(cs.c.organization_id == eps.c.organization_id).scalar_subquery())
+    return (update(links)
+            .where(links.c.token_hash == bindparam("token"), links.c.used_at.is_(None),
+                   links.c.expires_at > bindparam("at"), eps.c.id == links.c.episode_id)
+            .values(used_at=bindparam("at"), used_key=bindparam("key"))
+            .returning(links.c.id, links.c.episode_id, links.c.session_number,
+                       links.c.instruments, links.c.expires_at, links.c.used_at,
+                       links.c.used_key, eps.c.patient_id, eps.c.organization_id,
+                       func.coalesce(sees, false()).label("patients_see_results")))
+
+
+_LINKS = QuestionnaireLink.__table__
+_MARK_USED = (update(_LINKS).where(_LINKS.c.id == bindparam("link_id"))
+              .values(used_at=bindparam("at"), used_key=bindparam("key")))
+_CLAIM = _claim_statement()
+
+
 def form_spec(link: LinkRow) -> list[dict[str, Any]]:
     """The instruments of a link with their items, scale and anchors (no licensed wording)."""
     out = []
@@ -232,22 +281,13 @@ def parse_answers(link: LinkRow, raw: dict[str, Any]) -> dict[str, dict[str, Any
 
 def submit_link(db: Session, *, link: LinkRow, key: str,
                 answers: dict[str, dict[str, Any]]) -> list[StoredAdministration]:
-    """Store every instrument of the link once and mark the link used; caller commits."""
-    if not key or len(key) > 64:
-        raise InputError(field="idempotency_key", value=key, allowed="1 to 64 characters")
-    when = now()
-    adms = [store_administration(
+    """Store every instrument of a claimed link (:func:`claim_link`) once; caller commits."""
+    when = link.used_at or now()
+    return [store_administration(
         db, episode_id=link.episode_id, session_number=link.session_number,
         instrument_id=inst, rater="patient", target=None,
         responses=answers.get(inst, {}), authored_at=when,
         idempotency_key=f"link{link.id}:{key}:{inst}") for inst in link.instruments]
-    db.connection().execute(_MARK_USED, {"link_id": link.id, "at": when, "key": key})
-    return adms
-
-
-_LINKS = QuestionnaireLink.__table__
-_MARK_USED = (update(_LINKS).where(_LINKS.c.id == bindparam("link_id"))
-              .values(used_at=bindparam("at"), used_key=bindparam("key")))
 
 
 def replayed(db: Session, *, link: LinkRow) -> list[Administration]:

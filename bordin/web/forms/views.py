@@ -96,9 +96,12 @@ async def questionnaire_submit(request: Request, token: Token, db: DbDep,
 
 def _submit(db: Any, audit: Any, *, token: str, key: str, raw: dict[str, Any],
             queue: Any) -> tuple[str, dict[str, Any]]:
-    # One query finds the link (locked), its episode and the clinic's settings; the
+    # One statement claims the link and reads the patient and the clinic's setting; the
     # answer to the patient is built before the commit, so the request ends there.
-    st = service.find_link(db, token=token, lock=True)
+    try:
+        st = service.claim_link(db, token=token, key=key)
+    except InputError as exc:
+        return "invalid", {"message": str(exc), "field": exc.field}
     if st.status == "used" and st.link.used_key == key:
         # The browser retried a submission that was already saved: same answer again.
         adms = service.replayed(db, link=st.link)
