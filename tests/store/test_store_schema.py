@@ -69,7 +69,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
 
 def test_drift_check_sees_a_missing_index(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_scores_administration_id")
+        conn.exec_driver_sql("DROP INDEX ix_administrations_session_id")
     assert len(_drift(engine)) == 1
 
 

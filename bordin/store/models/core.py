@@ -207,12 +207,16 @@ class Administration(Base):
 
 
 class ItemResponse(Base):
-    """The answer to one item of an administration (``None`` when skipped)."""
+    """The answer to one item of an administration (``None`` when skipped).
+
+    No separate index on ``administration_id``: it leads the primary key, whose index
+    serves look-ups by administration.
+    """
 
     __tablename__ = "item_responses"
 
     administration_id: Mapped[int] = mapped_column(
-        ForeignKey("administrations.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("administrations.id", ondelete="CASCADE"), primary_key=True
     )
     item: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
@@ -225,8 +229,9 @@ class Score(Base):
 
     __tablename__ = "scores"
 
+    # Indexed by the primary key it leads (see ItemResponse).
     administration_id: Mapped[int] = mapped_column(
-        ForeignKey("administrations.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("administrations.id", ondelete="CASCADE"), primary_key=True
     )
     scale: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float)
