@@ -180,3 +180,115 @@ def test_a_single_response_for_a_stored_session(
     with sample() as db, pytest.raises(ImportRowsError, match="not the patient of episode"):
         import_fhir_json(db, qr)
     assert counts(sample)["administrations"] == before + 1
+
+
+# LOINC's own GAD-7 form (Regenstrief; HL7 PCO IG Questionnaire-GAD7.json) answers item 2
+# (68509-9) with LA18938-3 "More days than not" for 2, items 1 and 3-7 with LA6570-1 "More
+# than half the days", and gives no ordinalValue; the MII PRO form uses LA6570-1 on every item.
+LOINC_FORM = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+GAD7_VALUES = [1, 2, 0, 3, 2, 1, 2]
+
+
+def _loinc_form_gad7(key: str, codes: dict[int, str] | None = None) -> dict:
+    """A GAD-7 QuestionnaireResponse for the stored session E01-s9, coded as LOINC's form."""
+    codes = codes or {}
+    items = []
+    for n, v in enumerate(GAD7_VALUES, start=1):
+        code = codes.get(n) or ("LA18938-3" if (n, v) == (2, 2) else LOINC_FORM[v])
+        items.append({"linkId": f"gad7_{n}", "answer": [{"valueCoding": {
+            "system": "http://loinc.org", "code": code}}]})
+    return {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "questionnaire": "https://bordin.dev/fhir/Questionnaire/gad7|1.0.0",
+            "identifier": {"system": "https://bordin.dev/fhir/NamingSystem/idempotency-key",
+                           "value": key},
+            "subject": {"reference": "Patient/P01"}, "source": {"reference": "Patient/P01"},
+            "encounter": {"reference": "Encounter/E01-s9"},
+            "authored": "2024-03-04T10:00:00+00:00", "item": items}
+
+
+def _stored_values(factory: sessionmaker[Session], key: str) -> list[float]:
+    resp = snapshot(factory)["responses"]
+    return resp[resp["key"] == key].sort_values("item")["value"].tolist()  # gad7_1 .. gad7_7
+
+
+def test_gad7_questionnaire_offers_loincs_item_2_answer() -> None:
+    q = questionnaire_for("gad7")
+    for n, item in enumerate(q.item, start=1):
+        options = [(o.valueCoding.code, o.extension[0].valueDecimal) for o in item.answerOption]
+        want = {**LOINC_FORM, 2: "LA18938-3"} if n == 2 else LOINC_FORM
+        assert options == [(want[v], v) for v in range(4)]
+    # The anchors paraphrase LA6570-1; LA18938-3 is left without a display.
+    assert q.item[1].answerOption[2].valueCoding.display is None
+    assert q.item[0].answerOption[2].valueCoding.display == "more than half the days"
+
+
+def test_loinc_form_gad7_response_imports_and_round_trips(
+    sample: sessionmaker[Session], empty_sqlite: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from bordin.exchange.fhir import import_fhir_json, tidy_from_bundle
+
+    with sample() as db:
+        assert import_fhir_json(db, _loinc_form_gad7("loinc-form")).administrations == 1
+    assert _stored_values(sample, "loinc-form") == GAD7_VALUES
+    # The MII PRO form's LA6570-1 on item 2 means 2 as well.
+    with sample() as db:
+        assert import_fhir_json(db, _loinc_form_gad7("mii-form", {2: "LA6570-1"})
+                                ).administrations == 1
+    assert _stored_values(sample, "mii-form") == GAD7_VALUES
+
+    path = tmp_path / "bundle.json"
+    with sample() as db:
+        export_fhir(db, path)
+    raw = json.loads(path.read_text())
+    exported = [e["resource"] for e in raw["entry"]
+                if e["resource"]["resourceType"] == "QuestionnaireResponse"
+                and e["resource"]["identifier"]["value"] in ("loinc-form", "mii-form")]
+    assert len(exported) == 2
+    for qr in exported:  # both leave as LOINC's form codes them
+        coded = [i["answer"][0]["valueCoding"]["code"] for i in qr["item"]]
+        assert coded == [("LA18938-3" if (n, v) == (2, 2) else LOINC_FORM[v])
+                         for n, v in enumerate(GAD7_VALUES, start=1)]
+    # Every coded answer of the export reads back as a number, and a second store holds
+    # the same values.
+    tidy = tidy_from_bundle(Bundle.model_validate(raw))
+    assert tidy.responses["value"].map(lambda v: isinstance(v, int | float)).all()
+    with empty_sqlite() as db:
+        import_fhir(db, path)
+    for key in ("loinc-form", "mii-form"):
+        assert _stored_values(empty_sqlite, key) == GAD7_VALUES
+
+
+@pytest.mark.parametrize(
+    ("codes", "words"),
+    [
+        ({2: "LA6572-7"}, "item gad7_2 answer code = 'LA6572-7' is not allowed; expected one of "
+                          "LA6568-5 (0), LA6569-3 (1), LA18938-3 (2), LA6570-1 (2), LA6571-9 (3)"),
+        ({1: "LA18938-3"}, "item gad7_1 answer code = 'LA18938-3'"),
+        ({3: "2"}, "item gad7_3 answer code = '2'"),
+    ],
+)
+def test_a_code_that_is_not_the_items_answer_is_refused(
+    sample: sessionmaker[Session], codes: dict[int, str], words: str
+) -> None:
+    from bordin.exchange.fhir import import_fhir_json
+
+    before = counts(sample)
+    with sample() as db, pytest.raises(ImportRowsError) as caught:
+        import_fhir_json(db, _loinc_form_gad7("wrong-code", codes))
+    [(line, _field, message)] = caught.value.problems
+    assert line == 1 and words in message
+    assert counts(sample) == before
+
+
+def test_an_ordinal_value_must_agree_with_the_code(sample: sessionmaker[Session]) -> None:
+    from bordin.exchange.fhir import import_fhir_json
+
+    qr = _loinc_form_gad7("ordinal")
+    qr["item"][1]["answer"][0]["valueCoding"]["extension"] = [{"url": ORDINAL,
+                                                               "valueDecimal": 3}]
+    with sample() as db, pytest.raises(ImportRowsError, match="gad7_2 answer ordinalValue"):
+        import_fhir_json(db, qr)
+    qr["item"][1]["answer"][0]["valueCoding"]["extension"][0]["valueDecimal"] = 2
+    with sample() as db:
+        assert import_fhir_json(db, qr).administrations == 1
+    assert _stored_values(sample, "ordinal") == GAD7_VALUES

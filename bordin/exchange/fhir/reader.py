@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bordin.errors import InputError
 from bordin.exchange.fhir import common as c
+from bordin.exchange.fhir.questionnaire import coded_value
 from bordin.exchange.frames import LINE, TidyData, to_batch
 from bordin.instruments import registry
 from bordin.store.bulk import ImportResult, Progress, import_batch
@@ -209,7 +210,7 @@ def _response(
     for it in r.item or []:
         for ans in it.answer or []:
             if ans.valueCoding is not None:
-                items.append((it.linkId, _coded_value(instrument, ans.valueCoding)))
+                items.append((it.linkId, _coded_value(instrument, it.linkId, ans.valueCoding)))
             elif ans.valueDecimal is not None:
                 items.append((it.linkId, float(ans.valueDecimal)))
             elif ans.valueInteger is not None:
@@ -239,13 +240,19 @@ def _response(
     return row, items
 
 
-def _coded_value(instrument: str | None, coding: Any) -> Any:
-    """The scale point of an answer coding (LOINC answer codes mapped back)."""
-    if instrument in registry:
-        spec = registry.get(instrument)
-        for value, code in spec.codes.answers.items():
-            if coding.code == code:
-                return value
+def _coded_value(instrument: str | None, item_id: str, coding: Any) -> Any:
+    """The scale point of an answer coding, or a text naming what is wrong with it.
+
+    A text is reported by the import as this entry's bad value, beside the other bad
+    entries, rather than raised. An unknown instrument or item keeps the code (a
+    number if it reads as one) for the import to report.
+    """
+    spec = registry.get(instrument) if instrument in registry else None
+    if spec is not None and spec.resolve_item_id(item_id) is not None:
+        try:
+            return coded_value(spec, item_id, coding=coding)
+        except InputError as exc:
+            return f"<{exc}>"
     try:
         return float(coding.code)
     except (TypeError, ValueError):

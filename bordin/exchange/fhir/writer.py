@@ -49,6 +49,7 @@ from bordin.errors import InputError
 from bordin.exchange.fhir import common as c
 from bordin.exchange.fhir.questionnaire import (
     answer_code,
+    answer_display,
     answer_system,
     is_choice,
     questionnaire_for,
@@ -186,8 +187,8 @@ def _answer_item(instrument: str, item_id: str, value: float) -> QuestionnaireRe
     item = spec.item(item_id)
     if is_choice(item):
         ans = QuestionnaireResponseItemAnswer(valueCoding=Coding(
-            system=answer_system(spec), code=answer_code(spec, int(value)),
-            display=item.scale.anchors.get(int(value)),
+            system=answer_system(spec), code=answer_code(spec, int(value), item=item),
+            display=answer_display(spec, int(value), item=item),
         ))
     else:
         ans = QuestionnaireResponseItemAnswer(valueDecimal=float(value))

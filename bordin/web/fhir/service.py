@@ -9,8 +9,10 @@ QuestionnaireResponse maps onto one administration:
   when the patient has one episode in the caller's scope;
 * extension ``session-number`` (integer, required) and ``rater`` (code, default patient);
 * ``identifier``: the idempotency key (required: a retried POST stores nothing new);
-* ``item[].linkId`` the item id, ``answer[0]`` a ``valueCoding`` (its code, or its
-  ``ordinalValue``), ``valueInteger`` or ``valueDecimal``.
+* ``item[].linkId`` the item id, ``answer[0]`` a ``valueCoding`` (one of the item's
+  answer codes: its own where it has them, e.g. LOINC's LA18938-3 on GAD-7 item 2, or
+  the instrument's; an ``ordinalValue`` extension must agree with the code),
+  ``valueInteger`` or ``valueDecimal``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from bordin.exchange.fhir.common import (
     SYS_PATIENT,
     questionnaire_url,
 )
-from bordin.exchange.fhir.questionnaire import answer_code, answer_system, is_choice
+from bordin.exchange.fhir.questionnaire import (
+    answer_code,
+    answer_display,
+    answer_system,
+    coded_value,
+    is_choice,
+)
 from bordin.instruments import registry
 from bordin.store.models.auth import User
 from bordin.store.models.core import Administration, Episode, ItemResponse, Patient, TherapySession
@@ -66,18 +74,10 @@ def _value(spec: Any, item_id: str, answer: Any) -> float | None:
         return float(answer.valueInteger)
     if answer.valueDecimal is not None:
         return float(answer.valueDecimal)
-    coding = answer.valueCoding
-    if coding is not None:
-        ordinal = _ext(coding, ORDINAL_VALUE)
-        if ordinal is not None and ordinal.valueDecimal is not None:
-            return float(ordinal.valueDecimal)
-        for v, code in (spec.codes.answers or {}).items():
-            if code == coding.code:
-                return float(v)
-        try:
-            return float(coding.code)
-        except (TypeError, ValueError):
-            pass
+    if answer.valueCoding is not None:
+        # The item's own answer codes or the instrument's; an unknown code is refused
+        # naming the item, the code and the codes allowed.
+        return float(coded_value(spec, item_id, coding=answer.valueCoding))
     raise InputError(field=f"item {item_id}", value="<answer>",
                      allowed="valueInteger, valueDecimal or a valueCoding of the scale")
 
@@ -162,8 +162,8 @@ def administration_to_qr(db: Session, *, adm: Administration) -> dict[str, Any]:
             items.append({"linkId": it.id})
         elif is_choice(it):
             items.append({"linkId": it.id, "answer": [{"valueCoding": {
-                "system": answer_system(spec), "code": answer_code(spec, int(v)),
-                "display": it.scale.anchors.get(int(v), str(int(v))),
+                "system": answer_system(spec), "code": answer_code(spec, int(v), item=it),
+                "display": answer_display(spec, int(v), item=it),
                 "extension": [{"url": ORDINAL_VALUE, "valueDecimal": v}]}}]})
         else:
             items.append({"linkId": it.id, "answer": [{"valueDecimal": v}]})
