@@ -13,6 +13,7 @@ monitor over the clinic recovers them, and dedupe keys keep re-runs from duplica
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bordin.errors import BordinError
 from bordin.monitor.feedback import route
-from bordin.monitor.service import store_alerts
+from bordin.monitor.service import population_sd, store_alerts
 from bordin.store.models.alerts import Alert
 from bordin.store.models.core import Administration, Episode, TherapySession
 from bordin.store.queries import administrations_frame, responses_frame
@@ -33,6 +34,9 @@ from bordin.web.alerts.raise_alerts import monitor_alerts
 __all__ = ["MonitorQueue", "risk_alerts_now"]
 
 log = logging.getLogger("bordin.web.monitor")
+
+#: Seconds between refreshes of the clinic's between-patient SDs.
+POPULATION_SD_TTL = 300.0
 
 
 def risk_alerts_now(db: Session, *,
@@ -81,6 +85,10 @@ class MonitorQueue:
         # a few seconds after the submission instead of one; risk alerts never wait.
         self._max_share = max_share
         self._last_run = 0.0
+        # The clinic's between-patient SDs for the combined rupture rule: one aggregate
+        # query over the store, refreshed every few minutes (they move slowly).
+        self._population_sd: dict[str, float] = {}
+        self._population_sd_at = -math.inf
         self._sessions = sessions
         # Reading and computing happen outside the write lock (SQLite); only storing
         # the new alerts takes it, briefly.
@@ -116,7 +124,10 @@ class MonitorQueue:
                     codes = list(rdb.scalars(select(Episode.code).where(Episode.id.in_(batch))))
                     adm = administrations_frame(rdb, episode=codes)
                     resp = responses_frame(rdb, episode=codes)
-                alerts = monitor_alerts(adm, resp)
+                    if time.monotonic() - self._population_sd_at > POPULATION_SD_TTL:
+                        self._population_sd = population_sd(rdb)
+                        self._population_sd_at = time.monotonic()
+                alerts = monitor_alerts(adm, resp, population_sd=self._population_sd)
                 if alerts.empty:
                     return 0
                 with self._sessions() as db:

@@ -10,26 +10,34 @@ monitor's risk rule reads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bordin.errors import BordinError
 from bordin.monitor.batch import monitor_frame
-from bordin.monitor.service import store_alerts
+from bordin.monitor.service import population_sd, store_alerts
 from bordin.store.models.core import Episode
 from bordin.store.queries import administrations_frame, responses_frame
 
 __all__ = ["monitor_alerts", "update_episode"]
 
 
-def monitor_alerts(adm: pd.DataFrame, resp: pd.DataFrame) -> pd.DataFrame:
-    """Run the monitor on store frames (item responses joined to their administrations)."""
+def monitor_alerts(adm: pd.DataFrame, resp: pd.DataFrame, *,
+                   population_sd: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Run the monitor on store frames (item responses joined to their administrations).
+
+    ``population_sd`` is the clinic's between-patient SD per scale
+    (:func:`bordin.monitor.service.population_sd`): a run over a few episodes needs it
+    for the combined rupture rule to judge them against the clinic.
+    """
     if adm.empty:
         return pd.DataFrame()
     keys = adm[["administration_id", "episode", "session", "instrument"]]
     long = resp.merge(keys, on="administration_id", how="inner") if not resp.empty else None
-    return monitor_frame(adm, responses=long)
+    return monitor_frame(adm, responses=long, population_sd=population_sd or None)
 
 
 def update_episode(db: Session, *, episode_id: int) -> int:
@@ -39,9 +47,10 @@ def update_episode(db: Session, *, episode_id: int) -> int:
     if adm.empty:
         return 0
     resp = responses_frame(db, episode=code)
+    sd = population_sd(db)
     db.rollback()  # end the read transaction; store_alerts takes the write lock itself
     try:
-        alerts = monitor_alerts(adm, resp)
+        alerts = monitor_alerts(adm, resp, population_sd=sd)
     except BordinError:
         return 0
     return store_alerts(db, alerts).inserted
