@@ -92,7 +92,12 @@ def _risk_words(g: pd.DataFrame) -> str:
 
 
 def _ruptures(wai: pd.DataFrame) -> str:
-    """Rupture events on the WAI-SR total by the monitor's default rule, in words."""
+    """Rupture events on one patient's WAI-SR total, in words.
+
+    ``detect_ruptures`` on a single series, with its own default (personal SD, k=2):
+    the clinic-wide default of the monitor (the combined rule) needs the clinic's
+    between-patient SD, which one series does not give.
+    """
     try:
         from bordin.monitor import detect_ruptures
 
