@@ -4,23 +4,20 @@ ones recorded but not on the queue, stable keys, and a default that is right mor
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
 from monitor_gen import clinic_frame
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bordin.errors import StatisticalWarning
 from bordin.monitor import EpisodeMonitor, estimate_population_sd, monitor_frame, rules
 from bordin.monitor.batch import DEFAULT_WATCHES, Watch
 from bordin.monitor.service import clinician_facing, population_sd, store_alerts
-from bordin.store.db import init_db, session_factory
 from bordin.store.models.alerts import Alert
-from bordin.store.models.core import Clinician, Episode, Organization, Patient
+from bordin.store.models.core import Episode
 
 POP = {"wai_sr.total": 6.0, "wai_sr.goal": 2.0, "wai_sr.task": 2.0, "wai_sr.bond": 2.0}
 # Five steady sessions, then the alliance falls on every scale at session 6.
@@ -135,26 +132,6 @@ def test_the_combined_default_warns_when_judged_against_too_few_episodes() -> No
 
 
 # ------------------------------------------------------------------ the store
-@pytest.fixture
-def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
-    eng: Engine = init_db(database_url)
-    f = session_factory(eng)
-    with f() as db:
-        org = Organization(code="ORG1", name="Test clinic")
-        db.add(org)
-        db.flush()
-        th = Clinician(code="T1", organization_id=org.id, role="therapist")
-        db.add(th)
-        for i in (1, 2):
-            pt = Patient(code=f"P{i}", organization_id=org.id)
-            db.add(pt)
-            db.flush()
-            db.add(Episode(code=f"E{i}", patient_id=pt.id, clinician_id=th.id,
-                           organization_id=org.id, format="individual",
-                           start=date(2024, 1, 8)))
-        db.commit()
-    yield f
-    eng.dispose()
 
 
 def test_a_repaired_rupture_is_recorded_but_not_clinician_facing(
