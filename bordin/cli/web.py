@@ -49,6 +49,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     db: DbOption = None,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL).")] = 1,
+    monitor: Annotated[bool, typer.Option(
+        help="Run the monitor (ruptures, not-on-track) in its own process; risk alerts "
+             "are raised with each submission either way.")] = True,
 ) -> None:
     """Serve the clinic web app (pages, JSON API at /api/v1, FHIR R4 at /fhir)."""
     import uvicorn
@@ -75,6 +78,11 @@ def serve(
     overrides: dict[str, object] = {"secret_key": _secret(), "database_url": url}
     if host in LOOPBACK and "BORDIN_COOKIE_SECURE" not in os.environ:
         overrides["cookie_secure"] = False  # plain HTTP on this machine only
+    # The monitor runs in one process of its own, not in a thread of each worker: its
+    # batches hold the GIL and would stall the worker's requests (see alerts.watcher).
+    overrides["monitor_in_process"] = False
+    if monitor:
+        _start_monitor(url)
     settings = WebSettings(**overrides)  # type: ignore[arg-type]
     typer.echo(f"serving {shown_url(url)} on http://{host}:{port}/")
     if workers > 1:
@@ -84,12 +92,23 @@ def serve(
                            "BORDIN_DATABASE_URL": url})
         if overrides.get("cookie_secure") is False:
             os.environ["BORDIN_COOKIE_SECURE"] = "false"
+        os.environ["BORDIN_MONITOR_IN_PROCESS"] = "false"
         uvicorn.run("bordin.web.asgi:create", factory=True, host=host, port=port,
                     log_level="warning", access_log=False, workers=workers)
         return
     engine.dispose()  # the server makes its own (see bordin.web.app.web_engine)
     web = create_app(settings)
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _start_monitor(url: str) -> None:
+    from multiprocessing import get_context
+
+    from bordin.web.alerts.watcher import watch_store
+
+    # daemon: ends with this process; the child also exits when it sees its parent gone.
+    get_context("spawn").Process(target=watch_store, args=(url,), name="bordin-monitor",
+                                 daemon=True).start()
 
 
 @audit_app.command("verify")

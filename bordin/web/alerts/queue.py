@@ -101,13 +101,13 @@ class MonitorQueue:
         self._thread: threading.Thread | None = None
         self._stop = False
 
-    def mark(self, episode_id: int) -> None:
-        """Queue an episode for the next batch."""
+    def mark(self, episode_id: int, *, start: bool = True) -> None:
+        """Queue an episode for the next batch (``start``: the background thread, if needed)."""
         if not self.enabled:
             return
         with self._lock:
             self._dirty.add(episode_id)
-            if self._thread is None:
+            if start and self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="bordin-monitor",
                                                 daemon=True)
                 self._thread.start()
@@ -118,6 +118,13 @@ class MonitorQueue:
             batch, self._dirty = self._dirty, set()
         if not batch:
             return 0
+        started = time.thread_time()
+        try:
+            return self._run(batch)
+        finally:
+            self._last_run = time.thread_time() - started
+
+    def _run(self, batch: set[int]) -> int:
         with self._run_lock:
             try:
                 with self._readers() as rdb:
@@ -148,9 +155,7 @@ class MonitorQueue:
         while not self._stop:
             self._wake.wait(self.pause())
             self._wake.clear()
-            started = time.thread_time()
             try:
                 self.flush()
             except Exception as exc:  # keep the thread alive; the next batch retries
                 log.error("monitor thread: %s", type(exc).__name__)
-            self._last_run = time.thread_time() - started
