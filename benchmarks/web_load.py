@@ -12,7 +12,7 @@ The load comes from ``wrk`` (Debian's package: a C load generator that takes lit
 the two cores the server shares with it), each request with its own single-use link;
 without ``wrk`` an httpx client in Python is used, which itself takes a core.
 
-    .venv/bin/python benchmarks/web_load.py --duration 20 --concurrency 32
+    .venv/bin/python benchmarks/web_load.py --duration 20 --concurrency 8,16,32
     .venv/bin/python benchmarks/web_load.py --backend postgres --workers 2
 
 PostgreSQL is read from BORDIN_TEST_POSTGRES_URL (default
@@ -143,6 +143,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if (p / "comm").read_text().strip() != "postgres":
+                    continue
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     out = []
     for p in Path("/proc").iterdir():
@@ -200,7 +216,8 @@ async def load_httpx(base: str, tokens: list[str],
     return len(lat), elapsed, errors, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(backend: str, duration: int, concurrency: int, workers: int, use_wrk: bool) -> None:
+def run(backend: str, duration: int, concurrencies: list[int], workers: int,
+        use_wrk: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bordin-load-"))
     schema = None
     if backend == "sqlite":
@@ -214,21 +231,23 @@ def run(backend: str, duration: int, concurrency: int, workers: int, use_wrk: bo
         sep = "&" if "?" in PG else "?"
         url = f"{PG}{sep}options=-csearch_path%3D{schema}"
     warm = 200
-    n = warm + (duration * 700 if use_wrk else 1500)  # more links than can be used
-    tokens = prepare(url, n)
+    per_run = duration * 700 if use_wrk else 1500  # more links than can be used
+    tokens = prepare(url, warm + per_run * len(concurrencies))
     port = free_port()
     proc = start(url, port, workers, tmp)
     base = f"http://127.0.0.1:{port}"
+    rows = []
     try:
         asyncio.run(load_httpx(base, tokens[:warm], 8))
-        cpu0 = cpu_seconds(proc.pid)
-        if use_wrk:
-            done, elapsed, errors, p50, p99 = load_wrk(base, tokens[warm:], concurrency,
-                                                       duration, tmp)
-        else:
-            done, elapsed, errors, p50, p99 = asyncio.run(
-                load_httpx(base, tokens[warm:], concurrency))
-        cpu = cpu_seconds(proc.pid) - cpu0
+        for i, conc in enumerate(concurrencies):
+            mine = tokens[warm + i * per_run: warm + (i + 1) * per_run]
+            cpu0, pg0 = cpu_seconds(proc.pid), postgres_cpu_seconds()
+            if use_wrk:
+                result = load_wrk(base, mine, conc, duration, tmp)
+            else:
+                result = asyncio.run(load_httpx(base, mine, conc))
+            rows.append((conc, result, cpu_seconds(proc.pid) - cpu0,
+                         postgres_cpu_seconds() - pg0))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -237,19 +256,23 @@ def run(backend: str, duration: int, concurrency: int, workers: int, use_wrk: bo
                 c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{backend:<10} workers={workers} clients={concurrency} "
-          f"({'wrk' if use_wrk else 'httpx'}): {done} submissions in {elapsed:.1f} s = "
-          f"{done / elapsed:7.1f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}  "
-          f"server CPU {1000 * cpu / max(done, 1):.1f} ms per submission  "
-          f"(benchmark peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} "
-          "MiB)")
+    for conc, (done, elapsed, errors, p50, p99), cpu, pg in rows:
+        n = max(done, 1)
+        print(f"{backend:<10} workers={workers} clients={conc:>3} "
+              f"({'wrk' if use_wrk else 'httpx'}): {done:>5} in {elapsed:4.1f} s = "
+              f"{done / elapsed:6.1f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+              f"errors {errors}  CPU per submission: server {1000 * cpu / n:.1f} ms, "
+              f"PostgreSQL {1000 * pg / n:.1f} ms")
+    print(f"(benchmark peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} "
+          f"MiB; load average now {os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--duration", type=int, default=20, help="seconds of load (wrk)")
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", default="8,16,32",
+                    help="clients (connections), a comma-separated list for a sweep")
     ap.add_argument("--workers", type=int, default=2, help="server processes on PostgreSQL")
     ap.add_argument("--httpx", action="store_true", help="use the Python client, not wrk")
     a = ap.parse_args()
@@ -257,7 +280,8 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; "
           "target on PostgreSQL: >= 300/s, p99 < 150 ms")
     for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
-        run(backend, a.duration, a.concurrency, a.workers, use_wrk)
+        run(backend, a.duration, [int(c) for c in a.concurrency.split(",")], a.workers,
+            use_wrk)
 
 
 if __name__ == "__main__":
