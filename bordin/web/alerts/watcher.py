@@ -78,6 +78,8 @@ def watch_store(url: str, *, interval: float = 1.0, parent: int | None = None,
         A session factory (tests); default one on ``url``.
     """
     parent = os.getppid() if parent is None else parent
+    # Below the web workers: a batch may take a core for a while, and requests first.
+    os.nice(10)
     engine = None
     if sessions is None:
         engine = make_engine(url)
