@@ -57,6 +57,7 @@ def serve(
     import uvicorn
 
     from bordin.web.app import create_app
+    from bordin.web.asgi import settle_gc
     from bordin.web.settings import WebSettings
 
     engine, factory, url = open_store(db)
@@ -98,6 +99,7 @@ def serve(
         return
     engine.dispose()  # the server makes its own (see bordin.web.app.web_engine)
     web = create_app(settings)
+    settle_gc()
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 
