@@ -83,8 +83,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(url: str, n: int, episodes: int = 200) -> list[str]:
-    """A clinic of ``episodes`` episodes and ``n`` unused WAI-SR links (tokens returned)."""
+def prepare(url: str, n: int, episodes: int = 2000) -> list[str]:
+    """A clinic of ``episodes`` episodes and ``n`` unused WAI-SR links (tokens returned).
+
+    Links go round the episodes, one session each time: with 2,000 episodes a run of
+    about 30,000 submissions gives each episode some 15 sessions, a course of therapy
+    (with 200 it would give 150, and the monitor would read histories no clinic has).
+    """
     engine = init_db(url)
     with session_factory(engine)() as db:
         org = Organization(code="bench", name="Bench clinic")
@@ -114,10 +119,12 @@ def prepare(url: str, n: int, episodes: int = 200) -> list[str]:
     return tokens
 
 
-def start(url: str, port: int, workers: int, data_dir: Path) -> subprocess.Popen:
+def start(url: str, port: int, workers: int, data_dir: Path,
+          monitor: bool = True) -> subprocess.Popen:
     env = {**os.environ, "BORDIN_SECRET_KEY": "k" * 48, "BORDIN_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "bordin.cli", "serve", "--db", url,
-                             "--port", str(port), "--workers", str(workers)], env=env,
+                             "--port", str(port), "--workers", str(workers),
+                             "--monitor" if monitor else "--no-monitor"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(300):
         try:
@@ -217,7 +224,7 @@ async def load_httpx(base: str, tokens: list[str],
 
 
 def run(backend: str, duration: int, concurrencies: list[int], workers: int,
-        use_wrk: bool) -> None:
+        use_wrk: bool, monitor: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bordin-load-"))
     schema = None
     if backend == "sqlite":
@@ -234,7 +241,7 @@ def run(backend: str, duration: int, concurrencies: list[int], workers: int,
     per_run = duration * 700 if use_wrk else 1500  # more links than can be used
     tokens = prepare(url, warm + per_run * len(concurrencies))
     port = free_port()
-    proc = start(url, port, workers, tmp)
+    proc = start(url, port, workers, tmp, monitor)
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
@@ -275,13 +282,15 @@ def main() -> None:
                     help="clients (connections), a comma-separated list for a sweep")
     ap.add_argument("--workers", type=int, default=2, help="server processes on PostgreSQL")
     ap.add_argument("--httpx", action="store_true", help="use the Python client, not wrk")
+    ap.add_argument("--no-monitor", action="store_true",
+                    help="serve without the monitor's process (to see what it costs)")
     a = ap.parse_args()
     use_wrk = not a.httpx and shutil.which("wrk") is not None
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; "
           "target on PostgreSQL: >= 300/s, p99 < 150 ms")
     for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
         run(backend, a.duration, [int(c) for c in a.concurrency.split(",")], a.workers,
-            use_wrk)
+            use_wrk, not a.no_monitor)
 
 
 if __name__ == "__main__":
