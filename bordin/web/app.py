@@ -12,10 +12,13 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -218,7 +221,15 @@ def create_app(
 
     settings = settings or WebSettings()
     engine = engine or web_engine(settings.database_url or default_database_url())
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The worker-thread pool of this process (see WebSettings.worker_threads).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = \
+            settings.worker_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Bordin",
         version="0.1.0",
         summary="Alliance-informed feedback for clinics: pages, JSON API and FHIR R4 API.",
