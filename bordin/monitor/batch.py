@@ -527,10 +527,11 @@ def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataF
     item's minimum), whatever else is happening.
 
     The responses are read, in this order, from an item column named by the item id
-    (``phq9_9``); from a ``risk_items`` column listing the endorsed risk items
-    (``"phq9_9"``, several joined by ``;``, as the store's administrations frame has it;
-    the value is then unknown); or from a ``responses`` frame with ``item, value`` and
-    either ``administration_id`` (matching the administrations) or ``episode, session``.
+    (``phq9_9``); from a ``responses`` frame with ``item, value`` and either
+    ``administration_id`` (matching the administrations) or ``episode, session``; or
+    from a ``risk_items`` column listing the endorsed risk items (``"phq9_9"``, several
+    joined by ``;``, as the store's administrations frame has it; the value is then
+    unknown).
     """
     out = []
     ins_col = adm["instrument"].astype(str)
@@ -545,11 +546,6 @@ def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataF
                 v = numeric_column(rows, item_id)
                 hit = v > low
                 out.append(_risk_rows(rows.loc[hit], ins, item_id, low, v[hit]))
-            elif "risk_items" in rows.columns:
-                listed = pd.Series(text_column(rows, "risk_items", fill="")).str.split(";")
-                hit = listed.map(lambda xs, i=item_id: i in xs).to_numpy(dtype=bool)
-                out.append(_risk_rows(rows.loc[hit], ins, item_id, low,
-                                      np.full(int(hit.sum()), np.nan)))
             elif responses is not None:
                 resp = responses
                 if "instrument" in resp.columns:
@@ -563,6 +559,11 @@ def risk_frame(adm: pd.DataFrame, *, responses: pd.DataFrame | None) -> pd.DataF
                 keys = r.loc[hit, on].assign(_v=v[hit])
                 sub = rows.merge(keys, on=on)
                 out.append(_risk_rows(sub, ins, item_id, low, sub["_v"].to_numpy(dtype=float)))
+            elif "risk_items" in rows.columns:
+                listed = pd.Series(text_column(rows, "risk_items", fill="")).str.split(";")
+                hit = listed.map(lambda xs, i=item_id: i in xs).to_numpy(dtype=bool)
+                out.append(_risk_rows(rows.loc[hit], ins, item_id, low,
+                                      np.full(int(hit.sum()), np.nan)))
     out = [o for o in out if len(o)]
     if not out:
         return pd.DataFrame(columns=["episode"])

@@ -281,7 +281,10 @@ def _set_state(db: Session, *, alert_id: int, version: int, state: str,
         a = db.get(Alert, alert_id, populate_existing=True)
         if a is None:
             raise NotFoundError(f"alert {alert_id} does not exist")
-        if a.version != version:
+        # A newer version of an alert still open comes from the monitor refreshing its
+        # evidence (only people change an alert's state): acting on it is not acting on
+        # a stale decision. Anything else since (acknowledged, resolved) conflicts.
+        if a.version != version and not (a.state == "open" and version < a.version):
             raise ConflictError(
                 f"alert {alert_id} changed since it was read (version {version}, now "
                 f"{a.version}); read it again")

@@ -70,6 +70,26 @@ def test_incremental_alerts_store_under_the_same_keys(factory: sessionmaker[Sess
         assert res.inserted == 0 and res.unchanged == len(m.alerts())
 
 
+def test_an_evidence_refresh_does_not_make_acknowledging_stale(
+        factory: sessionmaker[Session]) -> None:
+    """The monitor re-storing an open alert's evidence bumps its version; a clinician who
+    read the older version may still acknowledge it (only a person changes the state)."""
+    with factory() as db:
+        store_alerts(db, monitor_frame(_adm({"E1": [50, 52, 51, 50, 41]}), outcomes=False))
+        a = db.scalars(select(Alert)).first()
+        alert_id, read = a.id, a.version
+        a.evidence = {**a.evidence, "refreshed": True}  # as store_alerts updates it
+        db.commit()
+        assert db.get(Alert, alert_id).version == read + 1
+    with factory() as db:
+        acknowledge(db, alert_id=alert_id, clinician_id=1, version=read)
+    with factory() as db:
+        a = db.get(Alert, alert_id)
+        assert (a.state, a.version) == ("acknowledged", read + 2)
+        with pytest.raises(ConflictError):  # acknowledged since: stale for a second person
+            resolve(db, alert_id=alert_id, version=read + 1)
+
+
 def test_acknowledge_with_a_stale_version_conflicts(factory: sessionmaker[Session]) -> None:
     with factory() as db:
         store_alerts(db, monitor_frame(_adm({"E1": [50, 52, 51, 50, 41]}), outcomes=False))
