@@ -79,11 +79,17 @@ def serve(
     overrides: dict[str, object] = {"secret_key": _secret(), "database_url": url}
     if host in LOOPBACK and "BORDIN_COOKIE_SECURE" not in os.environ:
         overrides["cookie_secure"] = False  # plain HTTP on this machine only
-    # The monitor runs in one process of its own, not in a thread of each worker: its
-    # batches hold the GIL and would stall the worker's requests (see alerts.watcher).
-    overrides["monitor_in_process"] = False
-    if monitor:
-        _start_monitor(url)
+    # On PostgreSQL the monitor runs in one process of its own, not in a thread of each
+    # worker: its batches hold the GIL and would stall the worker's requests (see
+    # alerts.watcher). On SQLite it stays a thread of the one server process, behind the
+    # same write lock as the requests: a second (lower-priority) process holding
+    # SQLite's database lock would keep a clinician's click waiting.
+    if url.startswith("sqlite"):
+        overrides["monitor_in_process"] = monitor
+    else:
+        overrides["monitor_in_process"] = False
+        if monitor:
+            _start_monitor(url)
     settings = WebSettings(**overrides)  # type: ignore[arg-type]
     typer.echo(f"serving {shown_url(url)} on http://{host}:{port}/")
     if workers > 1:
