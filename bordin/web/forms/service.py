@@ -166,21 +166,29 @@ def find_link(db: Session, *, token: str, lock: bool = False) -> LinkState:
     return LinkState("ok", link)
 
 
+_LINKS = QuestionnaireLink.__table__
+_EPISODES = Episode.__table__
+_SETTINGS = ClinicSettings.__table__
+# What LinkRow holds: the link, its patient and organisation, and whether the clinic lets
+# patients see their results (no settings row: no). Read and claim return the same.
+_LINK_COLUMNS = (
+    _LINKS.c.id, _LINKS.c.episode_id, _LINKS.c.session_number, _LINKS.c.instruments,
+    _LINKS.c.expires_at, _LINKS.c.used_at, _LINKS.c.used_key, _EPISODES.c.patient_id,
+    _EPISODES.c.organization_id,
+    func.coalesce(select(_SETTINGS.c.patients_see_results)
+                  .where(_SETTINGS.c.organization_id == _EPISODES.c.organization_id)
+                  .scalar_subquery(), false()).label("patients_see_results"),
+)
+
+
 def _find_statement() -> Select[Any]:
-    links, eps, cs = (QuestionnaireLink.__table__, Episode.__table__,
-                      ClinicSettings.__table__)
-    return (select(links.c.id, links.c.episode_id, links.c.session_number,
-                   links.c.instruments, links.c.expires_at, links.c.used_at,
-                   links.c.used_key, eps.c.patient_id, eps.c.organization_id,
-                   func.coalesce(cs.c.patients_see_results, false())
-                   .label("patients_see_results"))
-            .join(eps, eps.c.id == links.c.episode_id)
-            .outerjoin(cs, cs.c.organization_id == eps.c.organization_id)
-            .where(links.c.token_hash == bindparam("token_hash")))
+    return (select(*_LINK_COLUMNS)
+            .join(_EPISODES, _EPISODES.c.id == _LINKS.c.episode_id)
+            .where(_LINKS.c.token_hash == bindparam("token_hash")))
 
 
 _FIND = _find_statement()
-_FIND_LOCKED = _FIND.with_for_update(of=QuestionnaireLink.__table__)
+_FIND_LOCKED = _FIND.with_for_update(of=_LINKS)
 
 
 def claim_link(db: Session, *, token: str, key: str) -> LinkState:
@@ -211,21 +219,14 @@ def claim_link(db: Session, *, token: str, key: str) -> LinkState:
 
 
 def _claim_statement() -> Any:
-    links, eps, cs = (QuestionnaireLink.__table__, Episode.__table__,
-                      ClinicSettings.__table__)
-    sees = (select(cs.c.patients_see_results)
-            .where(cs.c.organization_id == eps.c.organization_id).scalar_subquery())
-    return (update(links)
-            .where(links.c.token_hash == bindparam("token"), links.c.used_at.is_(None),
-                   links.c.expires_at > bindparam("at"), eps.c.id == links.c.episode_id)
+    return (update(_LINKS)
+            .where(_LINKS.c.token_hash == bindparam("token"), _LINKS.c.used_at.is_(None),
+                   _LINKS.c.expires_at > bindparam("at"),
+                   _EPISODES.c.id == _LINKS.c.episode_id)
             .values(used_at=bindparam("at"), used_key=bindparam("key"))
-            .returning(links.c.id, links.c.episode_id, links.c.session_number,
-                       links.c.instruments, links.c.expires_at, links.c.used_at,
-                       links.c.used_key, eps.c.patient_id, eps.c.organization_id,
-                       func.coalesce(sees, false()).label("patients_see_results")))
+            .returning(*_LINK_COLUMNS))
 
 
-_LINKS = QuestionnaireLink.__table__
 _MARK_USED = (update(_LINKS).where(_LINKS.c.id == bindparam("link_id"))
               .values(used_at=bindparam("at"), used_key=bindparam("key")))
 _CLAIM = _claim_statement()
