@@ -179,6 +179,22 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def count_stored(url: str) -> dict[str, int]:
+    """Rows the run left in the store (to check what was acknowledged was written)."""
+    engine = sa.create_engine(url)
+    queries = {
+        "administrations": "SELECT count(*) FROM administrations",
+        "items": "SELECT count(*) FROM item_responses",
+        "used_links": "SELECT count(*) FROM questionnaire_links WHERE used_at IS NOT NULL",
+        "audit_events": "SELECT count(*) FROM audit_events",
+        "alerts": "SELECT count(*) FROM alerts",
+    }
+    with engine.connect() as c:
+        out = {k: int(c.execute(sa.text(q)).scalar_one()) for k, q in queries.items()}
+    engine.dispose()
+    return out
+
+
 def load_wrk(base: str, tokens: list[str], concurrency: int, duration: int,
              tmp: Path) -> tuple[int, float, int, float, float]:
     threads = 2
@@ -245,7 +261,7 @@ def run(backend: str, duration: int, concurrencies: list[int], workers: int,
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
-        asyncio.run(load_httpx(base, tokens[:warm], 8))
+        warm_done, _t, warm_errors, _p50, _p99 = asyncio.run(load_httpx(base, tokens[:warm], 8))
         for i, conc in enumerate(concurrencies):
             mine = tokens[warm + i * per_run: warm + (i + 1) * per_run]
             cpu0, pg0 = cpu_seconds(proc.pid), postgres_cpu_seconds()
@@ -255,6 +271,8 @@ def run(backend: str, duration: int, concurrencies: list[int], workers: int,
                 result = asyncio.run(load_httpx(base, mine, conc))
             rows.append((conc, result, cpu_seconds(proc.pid) - cpu0,
                          postgres_cpu_seconds() - pg0))
+        time.sleep(1)  # let requests in flight when wrk stopped finish
+        stored = count_stored(url)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -270,6 +288,18 @@ def run(backend: str, duration: int, concurrencies: list[int], workers: int,
               f"{done / elapsed:6.1f}/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
               f"errors {errors}  CPU per submission: server {1000 * cpu / n:.1f} ms, "
               f"PostgreSQL {1000 * pg / n:.1f} ms")
+    # What the server acknowledged must be in the store: a 201 is one administration
+    # with its 12 items and its scores, its link used and its audit event. wrk stops
+    # with requests in flight, which the server may still store: up to one per client.
+    acked = warm_done - warm_errors + sum(
+        done - errors for _c, (done, _e, errors, _p, _q), _cpu, _pg in rows)
+    slack = sum(rows_conc for rows_conc, *_ in rows)
+    print(f"stored: {stored['administrations']} administrations for {acked} acknowledged "
+          f"submissions (up to {slack} more in flight when wrk stopped), "
+          f"{stored['items']} item responses, {stored['used_links']} links used, "
+          f"{stored['audit_events']} audit events, {stored['alerts']} monitor alerts")
+    if not acked <= stored["administrations"] <= acked + slack:
+        print("MISMATCH: the store does not hold what the server acknowledged")
     print(f"(benchmark peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} "
           f"MiB; load average now {os.getloadavg()[0]:.1f})")
 
@@ -286,7 +316,10 @@ def main() -> None:
                     help="serve without the monitor's process (to see what it costs)")
     a = ap.parse_args()
     use_wrk = not a.httpx and shutil.which("wrk") is not None
-    print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; "
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    print(f"cores: {os.cpu_count()} ({model}); load average {os.getloadavg()[0]:.1f}; "
           "target on PostgreSQL: >= 300/s, p99 < 150 ms")
     for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
         run(backend, a.duration, [int(c) for c in a.concurrency.split(",")], a.workers,
