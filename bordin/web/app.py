@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +39,7 @@ from bordin.web.errors import (
     UnauthenticatedError,
     input_error_body,
 )
+from bordin.web.fifo_lock import FifoLock
 from bordin.web.settings import WebSettings
 from bordin.web.templating import render
 
@@ -244,7 +244,7 @@ def create_app(
         else engine
     sessions: sessionmaker[Any] = session_factory(bind)  # type: ignore[arg-type]
     app.state.sessions = sessions
-    app.state.write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+    app.state.write_lock = FifoLock() if engine.dialect.name == "sqlite" else None
     app.state.monitor = MonitorQueue(sessions, readers=session_factory(engine),
                                      interval=settings.monitor_interval_seconds,
                                      enabled=settings.monitor_in_process)

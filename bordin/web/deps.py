@@ -32,6 +32,7 @@ from bordin.web.audit.chain import append
 from bordin.web.auth import policy
 from bordin.web.auth.sessions import LiveSession, lookup_session
 from bordin.web.errors import CsrfError, NotVisibleError, UnauthenticatedError
+from bordin.web.fifo_lock import FifoLock
 from bordin.web.settings import WebSettings
 
 __all__ = ["COOKIE", "Auditor", "AuditorDep", "Caller", "DbDep", "SettingsDep", "allow",
@@ -49,7 +50,9 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
     On SQLite, where one writer at a time holds the database anyway, requests queue
     on a lock in this process instead of polling SQLite's busy handler, which sleeps
-    in growing steps and lets unlucky requests starve for seconds.
+    in growing steps and lets unlucky requests starve for seconds. The lock is taken
+    in arrival order (:class:`~bordin.web.fifo_lock.FifoLock`); a free one is taken
+    on the event loop, without a thread hand-off.
 
     An ``async`` dependency: making a session does no I/O, so it needs no worker
     thread (a sync dependency costs two thread hand-offs per request). Waiting for
@@ -57,8 +60,8 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     in a worker thread; a close after the view's commit only returns the
     connection to the pool.
     """
-    lock = request.app.state.write_lock
-    if lock is not None:
+    lock: FifoLock | None = request.app.state.write_lock
+    if lock is not None and not lock.try_acquire():
         # Waiting threads get their own limiter: parked in the default pool they could
         # take every worker thread and leave none for the request holding the lock.
         await anyio.to_thread.run_sync(lock.acquire, limiter=anyio.CapacityLimiter(1))
