@@ -10,6 +10,7 @@ difficulty item (``/69722-7``) beside them. Answers are LOINC answer codes.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -231,3 +232,53 @@ def test_canonicals_and_link_ids_resolve() -> None:
     assert resolve_link_id(spec, "14371", form) == "phq9_9"
     assert resolve_link_id(spec, "9", form) == "phq9_9"
     assert resolve_link_id(spec, "/70274-6", form) is None  # GAD-7's total, not PHQ-9's
+
+
+def _api_qr(key: str, raw: dict[str, Any], session: int) -> dict[str, Any]:
+    """The FHIR API's shape of a response: session number as an extension, no encounter."""
+    body = {k: v for k, v in raw.items() if k not in ("encounter", "source")}
+    body["extension"] = [{"url": "https://bordin.dev/fhir/StructureDefinition/session-number",
+                          "valueInteger": session}]
+    body["identifier"] = {"system": KEY_SYSTEM, "value": key}
+    return body
+
+
+def test_the_fhir_api_reads_a_loinc_form_as_the_import_does(
+    sample: sessionmaker[Session],
+) -> None:
+    """POST /fhir/QuestionnaireResponse resolves the canonical and the linkIds alike."""
+    from sqlalchemy import select
+
+    from bordin.store.models.auth import User
+    from bordin.store.models.core import ItemResponse, Organization, Score
+    from bordin.web.fhir.service import qr_to_submission
+
+    def total(db: Session, adm_id: int) -> float | None:
+        return db.scalar(select(Score.value).where(Score.administration_id == adm_id,
+                                                   Score.scale == "total"))
+
+    with sample() as db:
+        org = db.scalar(select(Organization).where(Organization.code == "NORTH"))
+        user = User(role="supervisor", organization_id=org.id)
+        flat = _lhc_phq9("x", link="/44249-1/{code}")
+        grouped = {**flat, "item": [{"linkId": "/44249-1", "item": flat["item"]}]}
+        adm = qr_to_submission(db, user=user, body=_api_qr("api-loinc", grouped, 10))
+        db.commit()
+        values = {r.item: r.value for r in db.scalars(
+            select(ItemResponse).where(ItemResponse.administration_id == adm.id))}
+        assert (adm.instrument_id, total(db, adm.id)) == ("phq9", sum(PHQ9_VALUES))
+        assert [values[f"phq9_{n}"] for n in range(1, 10)] == PHQ9_VALUES
+
+        bad = _lhc_phq9("y")
+        bad["item"][0]["linkId"] = "/99999-9"
+        with pytest.raises(InputError, match="item linkId = '/99999-9' is not allowed"):
+            qr_to_submission(db, user=user, body=_api_qr("api-bad", bad, 11))
+        db.rollback()
+        # Bordin's own canonical and an unknown one behave as before.
+        adm = qr_to_submission(db, user=user, body=_api_qr("api-bordin", _bordin_phq9("z"), 11))
+        db.commit()
+        assert total(db, adm.id) == sum(PHQ9_VALUES)
+        unknown = _bordin_phq9("w")
+        unknown["questionnaire"] = "http://loinc.org/q/69728-4"
+        with pytest.raises(InputError, match=re.escape("questionnaire = 'http://loinc.org/q/69728-4'")):
+            qr_to_submission(db, user=user, body=_api_qr("api-unknown", unknown, 12))

@@ -3,7 +3,10 @@
 Questionnaires come from :mod:`bordin.exchange.fhir.questionnaire`. A
 QuestionnaireResponse maps onto one administration:
 
-* ``questionnaire``: the instrument's canonical URL (``.../Questionnaire/<id>``);
+* ``questionnaire``: the instrument's canonical URL (``.../Questionnaire/<id>``), or
+  LOINC's form of it (``http://loinc.org/q/44249-1``; see
+  :func:`bordin.exchange.fhir.reader.identify_form`), whose items are matched by
+  :func:`~bordin.exchange.fhir.reader.resolve_link_id` as the bundle import matches them;
 * ``subject``: ``Patient/<patient code>`` (or an identifier in Bordin's patient system);
 * ``encounter.identifier``: the episode code (Bordin's episode system), optional
   when the patient has one episode in the caller's scope;
@@ -40,6 +43,13 @@ from bordin.exchange.fhir.questionnaire import (
     answer_system,
     coded_value,
     is_choice,
+)
+from bordin.exchange.fhir.reader import (
+    IGNORED,
+    answered_items,
+    identify_form,
+    resolve_link_id,
+    unknown_link_id,
 )
 from bordin.instruments import registry
 from bordin.store.models.auth import User
@@ -90,12 +100,13 @@ def qr_to_submission(db: Session, *, user: User, body: dict[str, Any]) -> Admini
         raise InputError(field="QuestionnaireResponse", value="<resource>",
                          allowed="a valid FHIR R4 QuestionnaireResponse") from exc
     canonical = (qr.questionnaire or "").split("|")[0]
-    instrument = canonical.rstrip("/").rsplit("/", 1)[-1]
+    form = identify_form(qr.questionnaire)
     try:
-        spec = registry.get(instrument)
+        spec = registry.get(form.instrument or "")
     except BordinError as exc:
         raise InputError(field="questionnaire", value=canonical[:100],
-                         allowed="the canonical URL of a Bordin Questionnaire") from exc
+                         allowed="the canonical URL of a Bordin Questionnaire, or of LOINC's "
+                         "form of an instrument (http://loinc.org/q/<panel>)") from exc
     if qr.status not in ("completed", "amended"):
         raise InputError(field="status", value=qr.status, allowed="completed")
     key = qr.identifier.value if qr.identifier and qr.identifier.value else None
@@ -133,11 +144,18 @@ def qr_to_submission(db: Session, *, user: User, body: dict[str, Any]) -> Admini
                          allowed=f"an encounter identifier (system {SYS_EPISODE}) naming "
                          "the episode: the patient has several")
     responses: dict[str, float | None] = {}
-    for it in qr.item or []:
+    # A LOINC form may nest its items in groups; Bordin's own form does not.
+    for it in answered_items(qr.item) if form.panel else qr.item or []:
+        item_id = resolve_link_id(spec, it.linkId, form)
+        if item_id == IGNORED:
+            continue  # the panel's total score or an unscored item: Bordin scores the items
+        if item_id is None and form.panel is not None:
+            raise unknown_link_id(spec, it.linkId, form)
+        item_key = item_id or it.linkId
         if not it.answer:
-            responses[it.linkId] = None
+            responses[item_key] = None
             continue
-        responses[it.linkId] = _value(spec, it.linkId, it.answer[0])
+        responses[item_key] = _value(spec, item_key, it.answer[0])
     return submit_administration(
         db, episode_id=episodes[0].id, session_number=int(session_ext.valueInteger),
         instrument_id=spec.id, rater=rater, target=None, responses=responses,
