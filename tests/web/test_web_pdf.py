@@ -1,62 +1,72 @@
 """The supervisor view as a PDF: the same filters, the same numbers in the same order.
 
-pypdf is not a dependency, so the PDF is read here with the standard library: the
-document information dictionary is uncompressed, and the page text (set in the PDF
-core fonts) is in the Flate-compressed content streams as literal strings.
+The PDF is read with pypdf: it decodes the embedded fonts' glyphs back to Unicode through
+their ToUnicode maps, as a reader's search or copy and paste does.
 """
 
 from __future__ import annotations
 
 import html as html_lib
+import io
 import json
 import re
-import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from bordin.store.db import init_db
 from bordin.store.models.audit import AuditEvent
+from bordin.store.models.core import Clinician, Episode, Organization
 from bordin.web.app import create_app
 from bordin.web.demo import seed_demo
 from bordin.web.settings import WebSettings
+from bordin.web.supervisor.pdf import filters_text, supervision_pdf
+from bordin.web.supervisor.service import Filters, Supervision
 
 SECRET = "pdf-test-secret-" + "x" * 40
-_ESC = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
-
-
-def _unescape(s: bytes) -> str:
-    def one(m: re.Match[bytes]) -> bytes:
-        c = m.group(1)
-        if c[:1].isdigit():
-            return bytes([int(c, 8)])
-        return _ESC.get(c, c)
-    return re.sub(rb"\\([0-7]{1,3}|.)", one, s, flags=re.S).decode("cp1252")
 
 
 def pdf_strings(data: bytes) -> list[str]:
-    """Every string the pages draw, in drawing order."""
-    out = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            content = zlib.decompress(m.group(1))
-        except zlib.error:
-            continue  # an image or font program, not a page's content
-        out += [_unescape(s) for s in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", content, re.S)]
+    """Every string the pages draw, in drawing order: the text of each BT ... ET block.
+
+    pypdf puts a space or a line break before a string by where it is on the page; those
+    are dropped (no drawn string starts or ends with white space).
+    """
+    out: list[str] = []
+    for page in PdfReader(io.BytesIO(data)).pages:
+        parts: list[str] = []
+
+        def before(op: bytes, *_: Any, parts: list[str] = parts) -> None:
+            if op == b"BT":
+                parts.clear()
+
+        def after(op: bytes, *_: Any, parts: list[str] = parts) -> None:
+            if op == b"ET":
+                out.append("".join(parts).strip())
+
+        def text(t: str, *_: Any, parts: list[str] = parts) -> None:
+            parts.append(t)
+
+        page.extract_text(visitor_operand_before=before, visitor_operand_after=after,
+                          visitor_text=text)
     return out
 
 
 def pdf_info(data: bytes, key: str) -> str:
-    m = re.search(rb"/" + key.encode() + rb" \(((?:\\.|[^\\)])*)\)", data, re.S)
-    assert m, f"no /{key} in the document information"
-    return _unescape(m.group(1))
+    info = PdfReader(io.BytesIO(data)).metadata
+    assert info is not None and f"/{key}" in info, f"no /{key} in the document information"
+    return str(info[f"/{key}"])
 
 
 def pdf_pages(data: bytes) -> int:
-    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
+    return len(PdfReader(io.BytesIO(data)).pages)
 
 
 def test_pdf_of_the_supervisor_view_names_its_filters_and_is_audited(env) -> None:
@@ -84,6 +94,34 @@ def test_pdf_of_the_supervisor_view_names_its_filters_and_is_audited(env) -> Non
     assert [(e.action, e.outcome, e.resource_type) for e in ev] == [
         ("export", "success", "supervision")]
     assert ev[0].detail == {"treatment": "CBT", "format": "individual", "instrument": "wai_sr"}
+
+
+def test_pdf_prints_codes_and_filters_in_any_script_as_text(env) -> None:
+    # Clinics name clinicians, programmes and diagnoses in their own languages: none of
+    # these characters is in Windows-1252, which the PDF core fonts print as "?".
+    code, treatment, diagnosis, clinic = "Łódź-7", "Терапия", "Ψυχή", "Poradnia Łódź"
+    with env.session() as db:
+        db.get(Organization, env.world.ids["org_a"]).name = clinic
+        ep = db.get(Episode, env.world.ids["episode_a"])
+        ep.treatment, ep.diagnosis = treatment, diagnosis
+        db.get(Clinician, ep.clinician_id).code = code
+        db.commit()
+    h = {"Authorization": f"Bearer {env.login('lead')}"}
+    q = {"treatment": treatment, "diagnosis": diagnosis}
+    r = env.client.get("/supervisor/export.pdf", params=q, headers=h)
+    assert r.status_code == 200, r.text[:300]
+    data = r.content
+    filters = f"treatment {treatment}, format all, diagnosis {diagnosis}"
+    assert pdf_info(data, "Title") == f"Bordin supervision: {filters}"
+    text = pdf_strings(data)
+    assert f"Clinic: {clinic}. Filters: {filters}. 5 ratings." in text
+    # Alliance by therapist: the filtered episode's therapist, by code, as the page has it.
+    summary = env.client.get("/api/v1/supervisor/summary", params=q, headers=h).json()
+    rows = [[str(t["clinician"]), f"{t['mean']:.1f}", str(t["patients"]), str(t["ratings"])]
+            for t in summary["by_therapist"]]
+    assert [r[0] for r in rows] == [code]
+    assert _in_order(text, [["Therapist", "Mean", "Patients", "Ratings"], *rows]), text
+    assert f"Bordin supervision · {filters} · page 1" in text
 
 
 @pytest.mark.parametrize("who", ["own", "research"])
@@ -152,3 +190,23 @@ def test_pdf_shows_the_pages_effects_rates_and_trend_in_the_pages_order(clinic) 
     trend = [[t["month"], f"{t['mean']:.1f}", str(t["ratings"])] for t in summary["trend"]]
     assert trend and _in_order(text, trend)
     assert pdf_pages(data) >= 2
+
+
+def test_paragraphs_in_wide_scripts_wrap_within_the_text_width() -> None:
+    # DejaVu Sans sets Cyrillic, Greek and capitals wider than Latin lower case: a
+    # hundred characters of Cyrillic are wider than the page's text width.
+    clinic = ("Психотерапевтический центр «Надежда» при областной клинической больнице "
+              "имени Ивана Петровича Павлова")
+    f = Filters(treatment="Когнитивно-поведенческая терапия", diagnosis="ΨΥΧΙΚΗ ΥΓΕΙΑ")
+    data = supervision_pdf(Supervision(), f, organization=clinic,
+                           generated_at=datetime(2026, 1, 5, tzinfo=UTC))
+    text = pdf_strings(data)
+    lines = text[text.index("Supervision") + 1:
+                 next(i for i, t in enumerate(text) if t.startswith("Generated "))]
+    assert " ".join(lines) == f"Clinic: {clinic}. Filters: {filters_text(f)}. 0 ratings."
+    assert len(lines) >= 2
+    room = (8.27 - 2 * 0.75) * 72  # A4 less the margins, in points
+    prop = FontProperties(family="DejaVu Sans", size=9.5)
+    widths = [TextToPath().get_text_width_height_descent(t, prop, ismath=False)[0]
+              for t in lines]
+    assert max(widths) <= room, list(zip(lines, widths, strict=True))

@@ -6,44 +6,104 @@ the alliance (shrunken estimates with 95% intervals, listed by clinician code as
 page, never ranked) as a chart and a table, therapist effects on outcome, alliance by
 therapist and by target, rupture and repair rates, and the monthly trend.
 
-Text is set in the PDF core fonts (Helvetica), so it is real text: selectable,
-searchable and small. Those fonts cover the Windows-1252 characters; any other
-character in a code or filter value is printed as ``?``. The filters are also in the
-document's title and subject (its metadata).
+Text is set in DejaVu Sans, which ships with matplotlib and covers Latin (Polish
+"Łódź"), Greek and Cyrillic, embedded as a TrueType (Type 42) font with a ToUnicode map:
+the text is real text, selectable, searchable and extracted as the characters it was
+given. matplotlib embeds only the glyphs used (ligatures are turned off, so each font is
+embedded once), so the demo clinic's three pages are about 35 kB. Paragraphs wrap by
+the width of their text in that font. A character DejaVu Sans lacks (CJK, for one) is
+taken from the first font of :data:`FALLBACK_FONTS` installed on the server with
+TrueType outlines (``font.family`` as a list: matplotlib falls back glyph by glyph). If
+no font has it, matplotlib draws its last-resort glyph (a box naming the Unicode block)
+and warns ``Glyph ... missing from font(s) ...``; the text still holds the character,
+so search and copy find it. The filters are also in the document's title and subject
+(its metadata).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import matplotlib
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
+from matplotlib.textpath import TextToPath
 
 from bordin.web.supervisor.service import Filters, Supervision
 
-__all__ = ["filters_text", "supervision_pdf"]
+__all__ = ["FALLBACK_FONTS", "filters_text", "supervision_pdf"]
 
 PAGE_W, PAGE_H = 8.27, 11.69  # A4, inches
 MARGIN = 0.75
 BODY, SMALL, HEAD = 9.5, 8.0, 12.5
 LINE = 0.19  # inches per body line
-WRAP = 100  # characters per body line at BODY points over the text width
+WRAP = 100  # at most this many characters per body line at BODY points (see _wrap)
 INK, MUTED, ACCENT = "#1b1f24", "#57606a", "#0b5cad"
 
+# Tried in order, after DejaVu Sans, for the characters it lacks: Han, kana, Hangul, then
+# Indic, Thai and others. Only those installed on the server with TrueType outlines are
+# used: matplotlib logs a warning on every lookup of a family that is not installed, and
+# embeds CFF-outline fonts (Noto Sans CJK, Source Han Sans: OpenType "OTTO") as a
+# TrueType font program that viewers cannot draw (matplotlib issues #2869, #20870).
+FALLBACK_FONTS: tuple[str, ...] = (
+    "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "Microsoft YaHei",
+    "Yu Gothic", "MS Gothic", "Malgun Gothic", "NanumGothic", "Noto Sans Devanagari",
+    "Noto Sans Bengali", "Noto Sans Tamil", "Noto Sans Thai", "Noto Sans Ethiopic",
+    "Nirmala UI", "Arial Unicode MS", "Noto Sans",
+)
+
 # rcParams are process-wide: PDF exports take turns, and only for the time they draw.
-# "pdf.use14corefonts" makes real text in the core fonts; Helvetica's metrics come with
-# matplotlib (weight "medium" is the weight its metrics file declares).
-_RC = {"pdf.use14corefonts": True, "axes.unicode_minus": False, "font.family": "sans-serif",
-       "font.sans-serif": ["Helvetica"], "font.weight": "medium", "axes.labelweight": "medium",
-       "axes.titleweight": "medium", "font.size": BODY}
+# "pdf.fonttype" 42 embeds TrueType outlines (subset to the glyphs used) with a
+# ToUnicode map, so text stays text in any script.
+_RC_BASE: dict[str, Any] = {
+    "pdf.fonttype": 42, "pdf.use14corefonts": False, "axes.unicode_minus": False,
+    "font.weight": "normal", "axes.labelweight": "normal", "axes.titleweight": "normal",
+    "font.size": BODY}
+
+
+def _truetype_outlines(path: str, index: int) -> bool:
+    """Whether face ``index`` of the font file has TrueType outlines (not CFF)."""
+    try:
+        with open(path, "rb") as fh:
+            tag = fh.read(4)
+            if tag == b"ttcf":  # a collection: the face's own table directory
+                fh.seek(12 + 4 * index)
+                (offset,) = struct.unpack(">I", fh.read(4))
+                fh.seek(offset)
+                tag = fh.read(4)
+    except (OSError, struct.error):
+        return False
+    return tag in (b"\x00\x01\x00\x00", b"true")
+
+
+@cache
+def _rc() -> dict[str, Any]:
+    """The rcParams of an export: DejaVu Sans, then the usable fallback fonts installed."""
+    files: dict[str, list[bool]] = {}
+    for e in font_manager.fontManager.ttflist:
+        if e.name in FALLBACK_FONTS:
+            files.setdefault(e.name, []).append(
+                _truetype_outlines(e.fname, getattr(e, "index", 0)))
+    family = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in files and all(files[f]))]
+    return {**_RC_BASE, "font.family": family}
+
+
+# Ligatures ("ff", "fi") are glyphs of their own, which matplotlib embeds as a second
+# subset of each font: without them the file is smaller and quicker to write.
+_NO_LIGATURES = ("-liga",)
 _LOCK = threading.Lock()
+_MEASURE = TextToPath()  # unhinted widths, as the PDF sets text
 
 
 def filters_text(f: Filters) -> str:
@@ -73,6 +133,9 @@ class _Doc:
         if self.fig is not None:
             self.fig.text(MARGIN / PAGE_W, 0.4 / PAGE_H, f"{self.footer} · page {self.page}",
                           fontsize=SMALL, color=MUTED)
+            if hasattr(Text, "set_fontfeatures"):  # matplotlib >= 3.11 shapes text
+                for t in self.fig.findobj(Text):
+                    t.set_fontfeatures(_NO_LIGATURES)
             self.pdf.savefig(self.fig)
             self.fig = None
 
@@ -84,7 +147,7 @@ class _Doc:
         return fig
 
     def text(self, x: float, s: str, *, size: float = BODY, color: str = INK,
-             weight: str = "medium") -> None:
+             weight: str = "normal") -> None:
         fig = self.need(0)
         fig.text(x / PAGE_W, 1 - self.y / PAGE_H, s, fontsize=size, color=color,
                  fontweight=weight, va="top", ha="left")
@@ -101,8 +164,7 @@ class _Doc:
         self.y += 0.3
 
     def para(self, s: str, *, size: float = BODY, color: str = INK) -> None:
-        width = int(WRAP * BODY / size)
-        for line in textwrap.wrap(s, width=width) or [""]:
+        for line in _wrap(s, size) or [""]:
             self.need(LINE)
             self.text(MARGIN, line, size=size, color=color)
             self.y += LINE * size / BODY
@@ -147,6 +209,24 @@ class _Doc:
         ax.tick_params(labelsize=SMALL)
         draw(ax)
         self.y += height + 0.15
+
+
+def _wrap(s: str, size: float) -> list[str]:
+    """``s`` in lines that fit the text width at ``size`` points in the fonts in effect.
+
+    At most ``WRAP`` characters a line at ``BODY`` points, fewer when the lines are
+    wider than the page allows (capitals, Cyrillic and Greek are wider than Latin text).
+    """
+    room = (PAGE_W - 2 * MARGIN) * 72  # points
+    prop = FontProperties(size=size)
+    width = int(WRAP * BODY / size)
+    while True:
+        lines = textwrap.wrap(s, width=width)
+        if width <= 10 or all(
+                _MEASURE.get_text_width_height_descent(line, prop, ismath=False)[0] <= room
+                for line in lines):
+            return lines
+        width -= 1
 
 
 def _forest(rows: list[dict[str, Any]], *, xlabel: str) -> Callable[[Axes], None]:
@@ -271,7 +351,7 @@ def supervision_pdf(s: Supervision, f: Filters, *, organization: str,
     meta = {"Title": f"Bordin supervision: {filters_text(f)}",
             "Subject": f"Supervision of {organization}; filters: {filters_text(f)}",
             "Creator": "Bordin", "Keywords": "therapeutic alliance; therapist effects"}
-    with _LOCK, matplotlib.rc_context(_RC), PdfPages(buf, metadata=meta) as pdf:
+    with _LOCK, matplotlib.rc_context(_rc()), PdfPages(buf, metadata=meta) as pdf:
         doc = _Doc(pdf, footer=f"Bordin supervision · {filters_text(f)}")
         _draw(doc, s, f, organization=organization, generated_at=generated_at)
         doc.close_page()
