@@ -1,4 +1,4 @@
-"""Exact linear mixed models for nested designs, from per-group sufficient statistics.
+"""Exact linear mixed models from per-group sufficient statistics: nested and crossed designs.
 
 >>> from bordin.stats.mixed import fit, lrt
 >>> m = fit("phq9 ~ session + alliance + (1 + session | patient)", data)  # doctest: +SKIP
@@ -17,9 +17,12 @@ Random-effects structures
       up to 4 terms): ``(1 + session | patient)``; separate terms on the same factor
       (``(1 | g) + (0 + x | g)``) give a diagonal covariance;
     * both: ``(1 + session | patient) + (1 | therapist)`` with patients nested in
-      therapists.
-    Crossed grouping factors (a patient seen by two therapists without nesting) raise
-    :class:`~bordin.errors.InputError`.
+      therapists;
+    * crossed or partially crossed grouping factors (raters crossed with patients, a
+      patient seen by two therapists) with random intercepts and correlated slopes per
+      term: ``(1 + session | patient) + (1 | rater)``, fitted by lme4's penalised least
+      squares on a sparse ``Z`` (:mod:`bordin.stats.mixed.crossed`; the nested fast path
+      below does not apply).
 
 Data
     A pandas or polars frame (formulaic builds the fixed part: categorical predictors,

@@ -1,8 +1,9 @@
 """The nesting structure of a model: which cells belong to which group at every level.
 
 Random-effects terms are ordered from the innermost (most groups) to the outermost. The
-estimator needs every term's groups to nest in the next term's groups; crossed
-(non-nested) grouping factors are refused here with an :class:`~bordin.errors.InputError`.
+sufficient-statistics estimator needs every term's groups to nest in the next term's
+groups; designs whose grouping factors cross are handed to
+:func:`bordin.stats.mixed.crossed.build_crossed_design` instead.
 """
 
 from __future__ import annotations
@@ -87,11 +88,14 @@ def _labels(keys: pd.DataFrame) -> list[str]:
 def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
     """Order the random terms, check the nesting and sort the cells.
 
+    Crossed (non-nested) grouping factors give a
+    :class:`~bordin.stats.mixed.crossed.CrossedDesign` instead.
+
     Raises
     ------
     InputError
-        For crossed grouping factors, a grouping factor with fewer than two groups, or
-        more random effects than observations.
+        For a grouping factor with fewer than two groups, or more random effects than
+        observations.
     """
     keys = stats.keys
     n_cells = len(keys)
@@ -115,35 +119,19 @@ def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
     # nesting: every node of a finer level lies in exactly one node of the next level,
     # and the finest level's nodes are the cells
     finest = order[0]
-    if n_nodes[finest] != n_cells:
-        other = next(
-            (spec.random[k].name for k in order[1:]
-             if len(np.unique(node_ids[finest] * n_cells + node_ids[k])) > n_nodes[finest]),
-            "the other grouping variables")
-        raise InputError(
-            field=spec.random[finest].name, value="crossed with " + other,
-            allowed=("grouping factors nested in one another (each group of an inner level "
-                     "inside exactly one group of the next level); crossed designs are not "
-                     "supported — use globally unique ids or a/b nesting if the groups are "
-                     "in fact nested"),
-        )
-    for fine, coarse in itertools.pairwise(order):
-        pairs = np.unique(node_ids[fine].astype(np.int64) * (n_nodes[coarse] + 1)
-                          + node_ids[coarse])
-        if len(pairs) != n_nodes[fine]:
-            raise InputError(
-                field=spec.random[fine].name,
-                value=f"crossed with {spec.random[coarse].name}",
-                allowed=("grouping factors nested in one another (each "
-                         f"{spec.random[fine].name} group inside exactly one "
-                         f"{spec.random[coarse].name} group); crossed designs are not "
-                         "supported"),
-            )
+    crossed = n_nodes[finest] != n_cells or any(
+        len(np.unique(node_ids[fine].astype(np.int64) * (n_nodes[coarse] + 1)
+                      + node_ids[coarse])) != n_nodes[fine]
+        for fine, coarse in itertools.pairwise(order))
     for k in order:
         if n_nodes[k] < 5:
             warnings.warn(
                 f"grouping factor {spec.random[k].name} has only {n_nodes[k]} groups; its "
                 "variance is poorly estimated", StatisticalWarning, stacklevel=3)
+    if crossed:
+        from bordin.stats.mixed.crossed import build_crossed_design
+
+        return build_crossed_design(stats, spec)
     # sort cells: outermost level first, then inward
     sort_keys = tuple(node_ids[k] for k in order)  # lexsort: last key is primary
     perm = np.lexsort(sort_keys)

@@ -10,6 +10,7 @@ import numpy as np
 
 from bordin.engines import GroupedCrossproducts, ModelSpec, SufficientStatistics
 from bordin.errors import BoundaryWarning, ConvergenceWarning, EstimationError, InputError
+from bordin.stats.mixed.crossed import CrossedDesign, CrossedMixedModel, CrossedProfile
 from bordin.stats.mixed.design import Design, build_design
 from bordin.stats.mixed.formula import parse_formula
 from bordin.stats.mixed.optimize import minimise
@@ -102,8 +103,14 @@ def boundary_notes(profile: Profile, theta: np.ndarray) -> list[str]:
 
 
 def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> MixedModel:
-    """Fit a model to an already-built design (used by ``fit`` and ``refit``)."""
-    profile = Profile(design)
+    """Fit a model to an already-built design (used by ``fit`` and ``refit``).
+
+    Nested designs use the sufficient-statistics reduction
+    (:class:`~bordin.stats.mixed.profile.Profile`); crossed ones lme4's penalised least
+    squares (:class:`~bordin.stats.mixed.crossed.CrossedProfile`).
+    """
+    crossed = isinstance(design, CrossedDesign)
+    profile = CrossedProfile(design) if crossed else Profile(design)
     res = minimise(lambda th: profile.criterion(th, reml=reml), profile.theta0(),
                    profile.lower, profile.theta_scale())
     if not np.isfinite(res.value):
@@ -117,9 +124,10 @@ def fit_design(formula: str, spec: ModelSpec, design: Design, *, reml: bool) -> 
         msg = f"optimiser did not converge: {res.message}"
         notes.append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-    return MixedModel(formula=formula, spec=spec, design=design, profile=profile,
-                      theta=theta, reml=reml, converged=res.converged, notes=notes,
-                      n_evals=res.n_evals)
+    cls = CrossedMixedModel if crossed else MixedModel
+    return cls(formula=formula, spec=spec, design=design, profile=profile,
+               theta=theta, reml=reml, converged=res.converged, notes=notes,
+               n_evals=res.n_evals)
 
 
 def fit(
@@ -136,8 +144,10 @@ def fit(
     formula
         lme4-style formula, e.g. ``"phq9 ~ session + alliance + (1 + session | patient)"``,
         ``"y ~ x + (1 | clinic/therapist/patient)"`` or
-        ``"y ~ x + (1 + session | patient) + (1 | therapist)"``. The grouping factors must
-        be nested in one another; crossed designs raise :class:`~bordin.errors.InputError`.
+        ``"y ~ x + (1 + session | patient) + (1 | therapist)"``. Grouping factors nested in
+        one another are fitted from per-group sufficient statistics; crossed or partially
+        crossed ones (``"y ~ x + (1 + x | patient) + (1 | rater)"``) by lme4's penalised
+        least squares on a sparse ``Z`` (:mod:`bordin.stats.mixed.crossed`).
     data
         A pandas or polars DataFrame, a Parquet path, a DuckDB relation, or any object
         implementing :class:`bordin.engines.SufficientStatistics`.

@@ -50,27 +50,6 @@ def test_nested_formulations_agree(clinic, a3):
     assert set(a3.ngroups) == {"clinic", "clinic:therapist", "clinic:therapist:patient"}
 
 
-def test_crossed_design_refused():
-    rng = np.random.default_rng(3)
-    n = 400
-    df = pd.DataFrame({"patient": rng.integers(0, 40, n), "therapist": rng.integers(0, 8, n),
-                       "x": rng.normal(size=n)})
-    df["y"] = df["x"] + rng.normal(size=n)
-    with pytest.raises(InputError, match="crossed"):
-        fit("y ~ x + (1 | patient) + (1 | therapist)", df)
-    # local patient ids that repeat across therapists are crossed too unless nested
-    with pytest.raises(InputError, match="crossed"):
-        fit("y ~ x + (1 + x | patient) + (1 | therapist)", df)
-
-
-def test_crossed_message_names_both_factors():
-    df = pd.DataFrame({"p": [1, 1, 2, 2, 3, 3, 4, 4] * 3, "t": [1, 2, 1, 2, 1, 2, 1, 2] * 3,
-                       "y": np.arange(24.0) % 5})
-    with pytest.raises(InputError) as err:
-        fit("y ~ 1 + (1 | p) + (1 | t)", df)
-    assert "p" in str(err.value) and "t" in str(err.value)
-
-
 def test_too_few_groups(clinic):
     one = clinic[clinic["clinic"] == "c1"]
     with pytest.raises(InputError, match="at least 2 groups"):
