@@ -8,7 +8,7 @@ so nothing depends on the chart being drawn.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import altair as alt
@@ -16,7 +16,6 @@ import pandas as pd
 
 from bordin.errors import BordinError
 from bordin.instruments import registry
-from bordin.monitor import detect_ruptures
 from bordin.web.alerts.evidence import instrument_label
 
 __all__ = ["alliance_chart", "change_points", "rupture_markers", "symptom_chart"]
@@ -48,24 +47,30 @@ def change_points(instrument: str) -> float | None:
     return None
 
 
-def rupture_markers(scores: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rupture events on each alliance total series (by instrument and rater)."""
+def rupture_markers(alerts: Iterable[Any]) -> list[dict[str, Any]]:
+    """The rupture events the monitor recorded for an episode, as chart markers.
+
+    Read from the episode's stored rupture alerts (open, acknowledged or resolved), so
+    the chart marks exactly the ruptures the alerts list, under the monitor's own rule
+    (its default is the combined rule judged against the clinic's SDs; re-detecting
+    here with another rule drew markers the alerts did not know, and missed theirs).
+    """
     out: list[dict[str, Any]] = []
-    if scores.empty:
-        return out
-    al = scores[(scores["kind"] == "alliance") & (scores["scale"] == "total")]
-    for (inst, rater), g in al.groupby(["instrument", "rater"]):
-        series = g.groupby("session")["value"].mean().dropna()
-        if len(series) < 3:
+    for a in alerts:
+        ev = a.evidence or {}
+        if a.kind != "rupture" or ev.get("start") is None:
             continue
-        try:
-            events = detect_ruptures(series, rule="personal_sd", scale="total")
-        except BordinError:
-            continue
-        for e in events:
-            out.append({"instrument": inst, "rater": rater, "start": e.start,
-                        "state": e.state, "repaired_at": e.repaired_at,
-                        "depth": round(float(e.depth), 2)})
+        repaired = ev.get("repaired_at")
+        if repaired is not None and (not isinstance(repaired, int | float)
+                                     or math.isnan(repaired)):
+            repaired = None
+        inst = ev.get("instrument")
+        out.append({"instrument": inst, "label": instrument_label(str(inst)),
+                    "rater": ev.get("rater"),
+                    "start": int(ev["start"]), "state": ev.get("state"),
+                    "repaired_at": None if repaired is None else int(repaired),
+                    "depth": round(float(ev.get("depth") or 0.0), 1)})
+    out.sort(key=lambda m: (str(m["instrument"]), str(m["rater"]), m["start"]))
     return out
 
 
@@ -89,7 +94,8 @@ def alliance_chart(rows: list[dict[str, Any]], markers: list[dict[str, Any]]) ->
     top = alt.Chart(total[["session", "value", "rater", "instrument"]]).mark_line(
         point=True).encode(x=x, y=alt.Y("value:Q", title="Alliance total",
                                         scale=alt.Scale(zero=False)),
-                           color=alt.Color("rater:N", title="Rater"),
+                           color=alt.Color("rater:N", title="Rater",
+                                           legend=alt.Legend(orient="bottom")),
                            tooltip=["session", "rater", "instrument", "value"])
     layers: list[Any] = [top]
     if markers:
@@ -107,11 +113,13 @@ def alliance_chart(rows: list[dict[str, Any]], markers: list[dict[str, Any]]) ->
         return upper.to_dict()
     lower = alt.Chart(subs[["session", "value", "scale", "rater"]]).mark_line(point=True).encode(
         x=x, y=alt.Y("value:Q", title="Subscale", scale=alt.Scale(zero=False)),
-        color=alt.Color("scale:N", title="Goal / task / bond"),
-        strokeDash=alt.StrokeDash("rater:N", title="Rater"),
+        color=alt.Color("scale:N", title="Goal / task / bond",
+                        legend=alt.Legend(orient="bottom")),
+        strokeDash=alt.StrokeDash("rater:N", title="Rater", legend=alt.Legend(orient="bottom")),
         tooltip=["session", "scale", "rater", "value"],
     ).properties(width=WIDTH, height=160, title="Goal, task and bond")
-    return alt.vconcat(upper, lower).to_dict()
+    # Each chart its own legend: the raters' colours are not the subscales' colours.
+    return alt.vconcat(upper, lower).resolve_scale(color="independent").to_dict()
 
 
 def symptom_chart(rows: list[dict[str, Any]],

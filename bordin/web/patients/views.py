@@ -59,8 +59,7 @@ def episode_view(db: Any, user: User, episode_id: int, audit: Any) -> dict[str, 
     clinician_code = db.get(Clinician, ep.clinician_id).code
     rows = service.episode_scores(db, episode_id=ep.id)
     alerts = service.episode_alerts(db, episode_id=ep.id)
-    frame = charts._frame(rows)
-    markers = charts.rupture_markers(frame)
+    markers = charts.rupture_markers(alerts)
     rc = {inst: pts for inst in sorted({r["instrument"] for r in rows})
           if (pts := charts.change_points(inst)) is not None}
     outcomes = sorted({r["instrument"] for r in rows if r["scale"] == "total"
