@@ -43,6 +43,7 @@ __all__ = [
     "Watch",
     "estimate_population_sd",
     "monitor_frame",
+    "risk_record",
     "rupture_frame",
 ]
 
@@ -519,6 +520,40 @@ def _risk_rows(sub: pd.DataFrame, ins: str, item_id: str, low: float,
         "observed": vals, "baseline": np.nan, "threshold": low, "depth": np.nan,
         "lowest": -1, "lowest_score": np.nan, "repaired_at": np.nan,
         "params": [{"item": item_id, "above": low}] * n,
+    })
+
+
+def risk_record(*, episode: str, instrument: str, rater: str, target: str | None,
+                session: int, item: str, value: float | None) -> dict[str, Any]:
+    """The alert record (:func:`~bordin.monitor.records.alert_record`) that
+    :func:`monitor_frame` gives for one endorsed risk item, built without pandas.
+
+    For the submission that endorses the item, which stores its risk alert at once:
+    when the background monitor later meets the same administration it finds the
+    same record under the same key and leaves the alert as it is (a different
+    evidence would count as a change and move the alert's version under a clinician
+    about to acknowledge it).
+    """
+    from bordin.monitor.records import alert_record
+
+    spec = spec_or_none(instrument)
+    if spec is None or item not in getattr(spec, "risk_items", ()):
+        raise InputError(field="item", value=item,
+                         allowed=f"a risk item of {instrument}")
+    low = float(spec.item(item).scale.min)
+    pathways, ids = route("risk", "total", "open")
+    rule = f"risk_item({item})"
+    tgt = target or ""
+    return alert_record({
+        "episode": episode, "instrument": instrument, "rater": rater, "target": tgt,
+        "scale": item, "kind": "risk", "rule": rule, "start": session, "session": session,
+        "state": "open", "observed": np.nan if value is None else float(value),
+        "baseline": np.nan, "threshold": low, "depth": np.nan, "lowest": -1,
+        "lowest_score": np.nan, "repaired_at": np.nan, "scales": None,
+        "params": {"item": item, "above": low}, "severity": SEVERITY["risk"],
+        "pathway": ",".join(pathways), "suggestions": ids,
+        "dedupe_key": "|".join(map(str, (episode, instrument, rater, tgt, item, rule,
+                                         session))),
     })
 
 

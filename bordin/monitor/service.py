@@ -36,6 +36,7 @@ from bordin.monitor.records import alert_record
 __all__ = [
     "StoreResult",
     "acknowledge",
+    "alert_values",
     "clinician_facing",
     "legacy_keys",
     "monitor_database",
@@ -111,7 +112,8 @@ def clinician_facing(record: dict[str, Any]) -> bool:
     return not (record.get("kind") == "rupture" and state == "repaired")
 
 
-def _row_values(rec: dict[str, Any]) -> dict[str, Any]:
+def alert_values(rec: dict[str, Any]) -> dict[str, Any]:
+    """The ``alerts`` columns of an alert record, as :func:`store_alerts` writes them."""
     pathways = [p.lower() for p in rec["pathway"].split(",") if p]
     first = next((p for p in pathways if p in _PATHWAYS), None)
     evidence = dict(rec["evidence"])
@@ -174,7 +176,7 @@ def _write(db: Session, records: list[dict[str, Any]]) -> StoreResult:
     adopted = _adopt_legacy(db, keyed, existing)
     inserted = updated = unchanged = recorded = 0
     for key, rec in keyed.items():
-        values = _row_values(rec)
+        values = alert_values(rec)
         a = existing.get(key)
         if a is None:
             facing = clinician_facing(rec)

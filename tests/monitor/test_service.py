@@ -141,3 +141,33 @@ def test_monitor_database_end_to_end(factory: sessionmaker[Session]) -> None:
         assert ("risk", "risk_item") in kinds and ("rupture", default) in kinds
         again = monitor_database(db)
         assert again.inserted == 0 and again.updated == 0
+
+
+@pytest.mark.parametrize(("instrument", "item", "target", "value"), [
+    ("phq9", "phq9_9", None, 2.0),
+    ("phq9", "phq9_9", "clinician", 1.0),
+    ("core10", None, None, 3.0),
+])
+def test_risk_record_is_the_monitor_frames_own(instrument, item, target, value) -> None:
+    """A submission stores its risk alert from risk_record; the batch must find it the same."""
+    import pandas as pd
+
+    from bordin.instruments import registry
+    from bordin.monitor.batch import monitor_frame, risk_record
+    from bordin.monitor.records import alert_records
+    from bordin.monitor.service import alert_values
+
+    spec = registry.get(instrument)
+    item = item or spec.risk_items[0]
+    adm = pd.DataFrame({"administration_id": [7], "episode": ["e1"], "session": [6],
+                        "instrument": [instrument], "rater": ["patient"], "target": [target],
+                        "total": [11.0]})
+    resp = pd.DataFrame({"administration_id": 7, "item": list(spec.item_ids),
+                         "value": [value if i == item else 0.0 for i in spec.item_ids],
+                         "episode": "e1", "session": 6, "instrument": instrument})
+    frame = monitor_frame(adm, responses=resp)
+    (batch,) = [r for r in alert_records(frame) if r["kind"] == "risk"]
+    mine = risk_record(episode="e1", instrument=instrument, rater="patient", target=target,
+                       session=6, item=item, value=value)
+    assert mine["dedupe_key"] == batch["dedupe_key"]
+    assert alert_values(mine) == alert_values(batch)

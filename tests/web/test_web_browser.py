@@ -148,7 +148,10 @@ def test_patient_clinician_supervisor_journey(server) -> None:
         expect(page.locator("div.chart[data-spec='alliance-spec']")).to_have_attribute(
             "data-rendered", "1", timeout=15000)
         page.screenshot(path=str(ARTIFACTS / "4-clinician-patient.png"), full_page=True)
-        card.get_by_role("button", name="Acknowledge").click()
+        with page.expect_response(lambda r: r.url.endswith("/acknowledge")) as acked:
+            card.get_by_role("button", name="Acknowledge").click()
+        answer = acked.value
+        assert answer.status == 200, (answer.status, answer.text()[:500])
         expect(page.locator("article.alert-card.risk[data-session='6']")).to_contain_text(
             "acknowledged")
         page.screenshot(path=str(ARTIFACTS / "5-clinician-acknowledged.png"), full_page=True)

@@ -29,8 +29,33 @@ def test_risk_alert_is_immediate_and_not_duplicated_by_the_batch(env) -> None:
                  if a.evidence.get("session") == 6]
         kinds = set(db.scalars(sa.select(Alert.kind).where(Alert.episode_id == ep)))
     assert len(risk6) == 1, "the batch raised the risk alert a second time"
+    # The batch met the same risk record: it left the alert as it was, so a clinician
+    # who read it before the batch acknowledges the version they read.
+    assert risk6[0].version == six[0].version == 1
+    assert risk6[0].evidence == six[0].evidence
     assert added >= 1 and "rupture" in kinds  # the alliance fell from 48 to 12
     from bordin.web.alerts.raise_alerts import update_episode
 
     with env.session() as db:
         assert update_episode(db, episode_id=ep) == 0  # re-running adds nothing
+
+
+def test_acknowledging_an_open_alert_the_monitor_refreshed_since_it_was_read(env) -> None:
+    from bordin.web.alerts.service import alert_dict
+
+    alert = env.world.ids["alert_a"]
+    with env.session() as db:
+        a = db.get(Alert, alert)
+        a.evidence = {**(a.evidence or {}), "depth": 9.5}  # what a monitor refresh does
+        db.commit()
+        assert a.version == 2
+    h = {"Authorization": f"Bearer {env.login('own')}"}
+    url = f"/api/v1/alerts/{alert}/acknowledge"
+    assert env.client.post(url, json={"version": 3}, headers=h).status_code == 409  # unseen
+    r = env.client.post(url, json={"version": 1}, headers=h)
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged"
+    # Once acknowledged, any later acknowledgement conflicts, whatever version it read.
+    for version in (1, 3):
+        assert env.client.post(url, json={"version": version}, headers=h).status_code == 409
+    with env.session() as db:
+        assert alert_dict(db.get(Alert, alert))["state"] == "acknowledged"

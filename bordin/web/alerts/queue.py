@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bordin.errors import BordinError
-from bordin.monitor.feedback import route
-from bordin.monitor.service import population_sd, store_alerts
+from bordin.monitor.batch import risk_record
+from bordin.monitor.service import alert_values, population_sd, store_alerts, store_key
 from bordin.store.models.alerts import Alert
 from bordin.store.models.core import Administration, Episode, TherapySession
 from bordin.store.queries import administrations_frame, responses_frame
@@ -54,19 +54,16 @@ def risk_alerts_now(db: Session, *,
         number = adm.session_number if isinstance(adm, StoredAdministration) else \
             db.scalar(select(TherapySession.number).where(TherapySession.id == adm.session_id))
         for item in adm.risk_items:
-            rule = f"risk_item({item})"
-            key = f"{ep_code}|{adm.instrument_id}|{adm.rater}|{adm.target or ''}|{item}|{rule}|" \
-                  f"{number}"
+            value = next((r.value for r in adm.responses if r.item == item), None)
+            # The monitor's own record: its background run then finds nothing to change.
+            rec = risk_record(episode=str(ep_code), instrument=adm.instrument_id,
+                              rater=adm.rater, target=adm.target, session=int(number),
+                              item=item, value=value)
+            key = store_key(rec)
             if db.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
                 continue
-            value = next((r.value for r in adm.responses if r.item == item), None)
-            _pathways, suggestions = route("risk", "total", "open")
-            db.add(Alert(episode_id=adm.episode_id, kind="risk", rule=rule,
-                         params={"item": item}, severity="urgent", pathway=None,
-                         evidence={"instrument": adm.instrument_id, "rater": adm.rater,
-                                   "scale": item, "session": number, "start": number,
-                                   "observed": value, "state": "open"},
-                         suggestions=list(suggestions), dedupe_key=key, state="open"))
+            db.add(Alert(episode_id=adm.episode_id, dedupe_key=key, state="open",
+                         **alert_values(rec)))
             added += 1
     if added:
         db.flush()

@@ -1,4 +1,5 @@
-"""Acknowledging an alert: a stale version is a conflict, never a silent overwrite."""
+"""Acknowledging an alert: a state changed since it was read is a conflict, never a silent
+overwrite."""
 
 from __future__ import annotations
 
@@ -27,17 +28,23 @@ def alert_dict(a: Alert) -> dict[str, Any]:
 
 
 def acknowledge(db: Session, *, user: User, alert_id: int, version: int) -> Alert:
-    """Mark an open alert acknowledged if ``version`` is still current (else ConflictError).
+    """Mark an open alert acknowledged (else :class:`ConflictError`).
 
-    The caller commits. Two clinicians acknowledging at once: one succeeds, the
-    other gets :class:`ConflictError` (the version column guards the UPDATE too).
+    ``version`` is the alert's version as the caller read it. A state changed since
+    (acknowledged, resolved) is a conflict; a monitor refresh of the evidence of an
+    alert still open is not. The caller commits. Two clinicians acknowledging at
+    once: one succeeds, the other gets :class:`ConflictError` (the version column
+    guards the UPDATE).
     """
     alert = policy.load_alert(db, user=user, alert_id=alert_id)
-    if alert.version != version:
-        raise ConflictError(f"alert {alert_id} changed meanwhile (version {alert.version}, "
-                            f"you sent {version}); reload and try again")
     if alert.state != "open":
         raise ConflictError(f"alert {alert_id} is already {alert.state}")
+    # An alert still open at a newer version than the one read has had its evidence
+    # refreshed by the monitor (only people change an alert's state): acknowledging it
+    # is not acting on a stale decision (as bordin.monitor.service.acknowledge).
+    if version > alert.version:
+        raise ConflictError(f"alert {alert_id} has no version {version} (it is at "
+                            f"{alert.version}); reload and try again")
     alert.state = "acknowledged"
     alert.acknowledged_at = now()
     alert.acknowledged_by_id = user.clinician_id
