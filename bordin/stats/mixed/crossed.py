@@ -28,6 +28,17 @@ The factorisation
     result is the same determinant and the same solves as lme4's sparse Cholesky
     factor, in another elimination order.
 
+Size
+    The dense factor takes ``8·R²`` bytes and ``R³/3`` flops per evaluation. Above
+    ``DENSE_LIMIT`` the sparse LU is fast when the crossing is local (raters working
+    within clinics: 20 000 patients × 5 000 raters in 100 clinics, 200 000 rows, 0.03 s per
+    evaluation) but fills in when any patient can meet any rater (the same sizes with
+    raters drawn at random: 10 s per evaluation, against 2 s for a dense factor). The
+    conditional variances of ``ranef`` solve with ``S`` once per random effect (13 s
+    for the local example). With 2 000 × 200 levels and 100 000 rows (``R = 200``) a
+    whole REML fit takes about 1 s with random intercepts and 3–4 s with a correlated
+    slope, plus 0.4–2 s for the Satterthwaite df.
+
 The random-effects terms are ordered as lme4 orders them (by decreasing number of
 groups; ``rev(order(nl))`` in ``mkReTrms``), so θ, the variance components and the
 BLUPs come out in lme4's order. Everything downstream — optimiser, Satterthwaite df,
