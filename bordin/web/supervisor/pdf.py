@@ -317,6 +317,7 @@ def _draw(doc: _Doc, s: Supervision, f: Filters, *, organization: str,
         doc.para(f"{r['with_rupture']} of {r['episodes']} episodes had a rupture"
                  f"{_pct(r.get('rupture_rate'))}; {r['repaired']} repaired, "
                  f"{r['unrepaired']} unrepaired"
+                 + (f", {r['open']} still open" if r.get("open") else "")
                  + (f" (repair rate {100 * r['repair_rate']:.0f}%)"
                     if r.get("repair_rate") is not None else "") + ".")
     else:

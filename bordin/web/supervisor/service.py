@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from bordin.errors import BordinError
+from bordin.errors import BordinError, InputError
 from bordin.instruments import registry
-from bordin.monitor import detect_ruptures
+from bordin.monitor.batch import monitor_frame
+from bordin.monitor.service import population_sd
 from bordin.store.models.core import Organization
 from bordin.store.queries import administrations_frame, episodes_frame
 
@@ -150,9 +151,15 @@ def _outcome_effects(db: Session, org_code: str, episodes: pd.Series, out: Super
             warnings.simplefilter("ignore")
             res = therapist_effects(pt, outcome="post", covariates=("baseline",),
                                     min_caseload=3, lower_is_better=True)
+    except InputError as exc:
+        # In words for a clinic lead: what the model needs, and what these data have.
+        out.outcome_note = (f"Therapist effects on {outcome} cannot be estimated for these "
+                            f"filters: they need {exc.allowed}, and the data have "
+                            f"{exc.value}.")
+        return
     except (BordinError, ValueError, KeyError) as exc:
         out.outcome_note = (f"Therapist effects on {outcome} cannot be estimated here "
-                            f"({type(exc).__name__}: {exc})")
+                            f"({type(exc).__name__}).")
         return
     t = res.therapists
     out.outcome_effects = sorted(
@@ -165,6 +172,38 @@ def _outcome_effects(db: Session, org_code: str, episodes: pd.Series, out: Super
     out.outcome_note = (f"bordin.alliance.therapist_effects: last {outcome} adjusted for the "
                         "first, (1 | clinician); shrunken effects (lower is better) with 95% "
                         "intervals.")
+
+
+def _rupture_counts(db: Session, pt: pd.DataFrame) -> dict[str, Any]:
+    """Rupture events in the patient-rated series, under the monitor's own default rule.
+
+    The same rule and the same clinic SDs as the alerts clinicians get (the combined
+    rule on the total, judged against the clinic's between-patient SDs), run over
+    every series the filters keep: the counts agree with the patients' pages, and do
+    not depend on whether the monitor has run since the data came in. An event is
+    ``open`` while the alliance is still down within the repair window.
+    """
+    n_eps = int(pt["episode"].nunique())
+    states: pd.Series = pd.Series(dtype=object)
+    episodes: set[Any] = set()
+    if n_eps:
+        try:
+            frame = monitor_frame(pt, population_sd=population_sd(db) or None,
+                                  discrepancy=False, outcomes=False, risk=False)
+        except BordinError:
+            frame = pd.DataFrame()
+        if not frame.empty:
+            rup = frame[frame["kind"] == "rupture"]
+            states = rup["state"].astype(str)
+            episodes = set(rup["episode"])
+    counts = states.value_counts()
+    repaired, unrepaired = int(counts.get("repaired", 0)), int(counts.get("unrepaired", 0))
+    return {"episodes": n_eps, "with_rupture": len(episodes),
+            "rupture_rate": len(episodes) / n_eps if n_eps else None,
+            "events": len(states), "repaired": repaired, "unrepaired": unrepaired,
+            "open": int(counts.get("open", 0)),
+            "repair_rate": repaired / (repaired + unrepaired)
+            if repaired + unrepaired else None}
 
 
 def supervision(db: Session, *, organization_id: int, filters: Filters) -> Supervision:
@@ -193,25 +232,7 @@ def supervision(db: Session, *, organization_id: int, filters: Filters) -> Super
               .groupby(["target", "rater"]).agg(mean=("total", "mean"),
                                                 ratings=("total", "size")).reset_index())
         out.by_target = _records(tg)
-    n_eps = ruptured = repaired = unrepaired = 0
-    for _, g in pt.groupby("episode"):
-        series = g.groupby("session")["total"].mean().dropna()
-        n_eps += 1
-        if len(series) < 3:
-            continue
-        try:
-            events = detect_ruptures(series, rule="personal_sd")
-        except BordinError:
-            continue
-        if len(events):
-            ruptured += 1
-            repaired += sum(e.state == "repaired" for e in events)
-            unrepaired += sum(e.state == "unrepaired" for e in events)
-    out.ruptures = {"episodes": n_eps, "with_rupture": ruptured,
-                    "rupture_rate": ruptured / n_eps if n_eps else None,
-                    "repaired": repaired, "unrepaired": unrepaired,
-                    "repair_rate": repaired / (repaired + unrepaired)
-                    if repaired + unrepaired else None}
+    out.ruptures = _rupture_counts(db, pt)
     if "date" in pt and pt["date"].notna().any():
         month = pd.to_datetime(pt["date"], errors="coerce").dt.to_period("M").astype(str)
         tr = pt.assign(month=month).groupby("month").agg(
