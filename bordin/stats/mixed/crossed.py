@@ -62,8 +62,8 @@ from scipy.sparse.linalg import splu
 
 from bordin.engines import GroupedCrossproducts, ModelSpec
 from bordin.errors import EstimationError, InputError
-from bordin.stats.mixed.design import Design, Level
-from bordin.stats.mixed.profile import Evaluation, Profile
+from bordin.stats.mixed.design import Design, Level, group_labels
+from bordin.stats.mixed.profile import Evaluation, Profile, theta_layout
 from bordin.stats.mixed.results import MixedModel
 
 __all__ = [
@@ -115,14 +115,6 @@ class CrossedDesign(Design):
     """
 
 
-def _labels(keys: pd.DataFrame) -> list[str]:
-    cols = [keys[c].astype(str) for c in keys.columns]
-    out = cols[0]
-    for c in cols[1:]:
-        out = out + ":" + c
-    return out.tolist()
-
-
 def lme4_term_order(n_groups: list[int]) -> list[int]:
     """The order in which lme4 puts random-effects terms (``mkReTrms``).
 
@@ -168,7 +160,7 @@ def build_crossed_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Crosse
         lkeys = keys.iloc[first][list(part.grouping)].reset_index(drop=True)
         levels.append(Level(
             name=part.name, z=np.asarray(stats.z_columns[k], dtype=np.intp),
-            terms=list(stats.z_names[k]), starts=None, labels=_labels(lkeys), keys=lkeys,
+            terms=list(stats.z_names[k]), starts=None, labels=group_labels(lkeys), keys=lkeys,
             node_of_cell=node_ids[k],
         ))
     return CrossedDesign(
@@ -302,22 +294,8 @@ class CrossedProfile(Profile):
         self.m = A.shape[1]
         self.dense_limit = DENSE_LIMIT if dense_limit is None else int(dense_limit)
         self._last: tuple[bytes, tuple[np.ndarray, float, list[np.ndarray]]] | None = None
-        self.slices = []
-        self.tril = []
-        lower: list[float] = []
-        start = 0
-        for lev in self.levels:
-            rows, cols = [], []
-            for j in range(lev.q):
-                for i in range(j, lev.q):
-                    rows.append(i)
-                    cols.append(j)
-                    lower.append(0.0 if i == j else -np.inf)
-            self.tril.append((np.array(rows), np.array(cols)))
-            self.slices.append(slice(start, start + len(rows)))
-            start += len(rows)
-        self.n_theta = start
-        self.lower = np.array(lower)
+        self.slices, self.tril, self.lower = theta_layout(self.levels)
+        self.n_theta = len(self.lower)
         self.parents = []
         levels = self.levels
         # eliminate the term with the most random effects (ties: the first)

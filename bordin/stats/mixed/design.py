@@ -77,7 +77,8 @@ class Design:
     term_order: list[int]
 
 
-def _labels(keys: pd.DataFrame) -> list[str]:
+def group_labels(keys: pd.DataFrame) -> list[str]:
+    """Each group's label: its key columns joined by ``:`` (as lme4 names nested groups)."""
     cols = [keys[c].astype(str) for c in keys.columns]
     out = cols[0]
     for c in cols[1:]:
@@ -154,7 +155,7 @@ def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
         lkeys = keys.iloc[perm[runs]][list(part.grouping)].reset_index(drop=True)
         levels.append(Level(
             name=part.name, z=np.asarray(stats.z_columns[k], dtype=np.intp),
-            terms=list(stats.z_names[k]), starts=starts, labels=_labels(lkeys),
+            terms=list(stats.z_names[k]), starts=starts, labels=group_labels(lkeys),
             keys=lkeys, node_of_cell=node_of_cell,
         ))
         prev_runs = runs

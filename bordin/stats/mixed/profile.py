@@ -24,11 +24,12 @@ than a general sparse Cholesky.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bordin.stats.mixed.design import Design
+from bordin.stats.mixed.design import Design, Level
 
 __all__ = ["Evaluation", "Profile"]
 
@@ -48,6 +49,27 @@ class Evaluation:
     xtvx_inv: np.ndarray
 
 
+def theta_layout(levels: Sequence[Level]) -> tuple[
+        list[slice], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Where each level's θ lies: its slice of θ, the (row, column) of its lower-triangular
+    Λ factor, column by column as lme4 orders θ, and θ's lower bounds (0 on the diagonal)."""
+    slices: list[slice] = []
+    tril: list[tuple[np.ndarray, np.ndarray]] = []
+    lower: list[float] = []
+    start = 0
+    for lev in levels:
+        rows, cols = [], []
+        for j in range(lev.q):
+            for i in range(j, lev.q):
+                rows.append(i)
+                cols.append(j)
+                lower.append(0.0 if i == j else -np.inf)
+        tril.append((np.array(rows), np.array(cols)))
+        slices.append(slice(start, start + len(rows)))
+        start += len(rows)
+    return slices, tril, np.array(lower)
+
+
 class Profile:
     """Profiled deviance of a :class:`~bordin.stats.mixed.design.Design` as a function of θ."""
 
@@ -60,22 +82,8 @@ class Profile:
         self.p = design.p
         self.n = design.n
         self.m = self.A0.shape[1]
-        self.slices: list[slice] = []
-        self.tril: list[tuple[np.ndarray, np.ndarray]] = []
-        lower: list[float] = []
-        start = 0
-        for lev in self.levels:
-            rows, cols = [], []
-            for j in range(lev.q):
-                for i in range(j, lev.q):
-                    rows.append(i)
-                    cols.append(j)
-                    lower.append(0.0 if i == j else -np.inf)
-            self.tril.append((np.array(rows), np.array(cols)))
-            self.slices.append(slice(start, start + len(rows)))
-            start += len(rows)
-        self.n_theta = start
-        self.lower = np.array(lower)
+        self.slices, self.tril, self.lower = theta_layout(self.levels)
+        self.n_theta = len(self.lower)
         self.parents: list[np.ndarray | None] = []
         for k in range(len(self.levels) - 1):
             nxt = self.levels[k + 1]
