@@ -61,6 +61,20 @@ class MixedModel:
         Whether the optimiser met its criterion.
     notes : list of str
         Caveats (boundary estimates, convergence).
+
+    Notes
+    -----
+    A grouping factor may carry several random-effects terms, as in
+    ``y ~ x + (1 | g) + (0 + x | g)`` (lme4's uncorrelated intercept and slope, its
+    ``(x || g)``). Everything that takes a grouping factor takes all of its terms together,
+    as lme4's ``ranef(m)$g`` (one data frame with a column per effect): ``ranef("g")`` has
+    a row per group and effect of every term on ``g``, ``ranef_cov("g")`` and
+    ``caterpillar_plot("g")`` cover the same effects. ``varcomp`` and ``summary()`` name
+    every term of ``g`` by ``g`` (lme4's ``VarCorr`` makes the later ones unique as
+    ``g.1``, ``g.2``, ...); its rows differ in their terms. A term written in two terms of
+    one factor (``(1 + x | g) + (1 | g)``, whose two intercept variances the data cannot
+    tell apart) is listed the second time with lme4's ``make.unique`` suffix
+    (``Intercept.1``).
     """
 
     def __init__(
@@ -146,20 +160,22 @@ class MixedModel:
 
         Columns: ``group``, ``term1``, ``term2`` (empty for a variance), ``variance``
         (the variance, or the covariance on covariance rows), ``sd`` (variance rows) and
-        ``corr`` (covariance rows).
+        ``corr`` (covariance rows). Every term on a grouping factor is named by the factor
+        (where lme4 writes ``g``, ``g.1``, ... for ``(1 | g) + (0 + x | g)``).
         """
         rows: list[dict[str, Any]] = []
         for k, lev in enumerate(self._design.levels):
             S = self._cov(k)
             sd = np.sqrt(np.diag(S))
-            for i, term in enumerate(lev.terms):
+            terms = self._effect_names[k]
+            for i, term in enumerate(terms):
                 rows.append({"group": lev.name, "term1": term, "term2": None,
                              "variance": S[i, i], "sd": sd[i], "corr": np.nan})
             for i in range(lev.q):
                 for j in range(i + 1, lev.q):
                     den = sd[i] * sd[j]
-                    rows.append({"group": lev.name, "term1": lev.terms[i],
-                                 "term2": lev.terms[j], "variance": S[i, j], "sd": np.nan,
+                    rows.append({"group": lev.name, "term1": terms[i],
+                                 "term2": terms[j], "variance": S[i, j], "sd": np.nan,
                                  "corr": S[i, j] / den if den > 0 else np.nan})
         rows.append({"group": "Residual", "term1": None, "term2": None,
                      "variance": self.sigma2, "sd": self.sigma, "corr": np.nan})
@@ -187,7 +203,7 @@ class MixedModel:
         levels = self._design.levels
         for lev in levels:
             if lev.terms != ["Intercept"]:
-                raise InputError(field="model", value=f"({' + '.join(lev.terms)} | {lev.name})",
+                raise InputError(field="model", value=_term_formula(lev),
                                  allowed="random-intercept terms only for an ICC")
         var = np.array([self._cov(k)[0, 0] for k in range(len(levels))])
         total = var.sum() + self.sigma2
@@ -277,15 +293,77 @@ class MixedModel:
     def _modes(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return self._profile.conditional_modes(self.theta, self.beta, self.sigma2)
 
-    def _level(self, level: str) -> int:
-        names = [lev.name for lev in self._design.levels]
-        if level in names:
-            return names.index(level)
-        last = [i for i, lev in enumerate(self._design.levels)
-                if lev.name.split(":")[-1] == level]
+    @cached_property
+    def _factors(self) -> dict[str, list[int]]:
+        """Each grouping factor (in the order of the terms) and the indices of its terms."""
+        out: dict[str, list[int]] = {}
+        for k, lev in enumerate(self._design.levels):
+            out.setdefault(lev.name, []).append(k)
+        return out
+
+    @cached_property
+    def _effect_names(self) -> list[list[str]]:
+        """Each term's effect names, unique within its grouping factor.
+
+        A name that an earlier term on the same factor has already used gets lme4's
+        ``make.unique`` suffix (``Intercept.1``); otherwise the names are the terms'.
+        """
+        out: list[list[str]] = []
+        seen: dict[str, set[str]] = {}
+        for lev in self._design.levels:
+            used = seen.setdefault(lev.name, set())
+            names = []
+            for term in lev.terms:
+                name, i = term, 0
+                while name in used:
+                    i += 1
+                    name = f"{term}.{i}"
+                used.add(name)
+                names.append(name)
+            out.append(names)
+        return out
+
+    def _factor(self, level: str) -> str:
+        """The grouping factor called ``level`` (or, if unique, ending in ``:level``)."""
+        names = list(self._factors)
+        if level in self._factors:
+            return level
+        last = [name for name in names if name.split(":")[-1] == level]
         if len(last) == 1:
             return last[0]
         raise InputError(field="level", value=level, allowed=f"one of {names}")
+
+    def _level(self, level: str) -> int:
+        """Index of the first term on grouping factor ``level``.
+
+        Every term on one factor has the same groups with the same labels; the factor's
+        effects are those of all the terms in ``_factors[...]``.
+        """
+        return self._factors[self._factor(level)][0]
+
+    def _factor_modes(self, level: str) -> tuple[list[str], list[str], np.ndarray,
+                                                 list[np.ndarray]]:
+        """Labels, effect names, BLUPs ``(G, Q)`` and each term's conditional covariance
+        blocks of all the terms on grouping factor ``level``, groups in the order of the
+        first term's labels."""
+        levels = self._design.levels
+        ks = self._factors[self._factor(level)]
+        labels = levels[ks[0]].labels
+        index = pd.Index(labels)
+        names: list[str] = []
+        bs: list[np.ndarray] = []
+        Vs: list[np.ndarray] = []
+        for k in ks:
+            b, V = self._modes[k]
+            if levels[k].labels != labels:
+                pos = index.get_indexer(levels[k].labels)
+                order = np.empty_like(pos)
+                order[pos] = np.arange(len(pos))
+                b, V = b[order], V[order]
+            names += self._effect_names[k]
+            bs.append(b)
+            Vs.append(V)
+        return labels, names, np.concatenate(bs, axis=1), Vs
 
     def ranef(self, level: str | None = None) -> pd.DataFrame:
         """Conditional modes (BLUPs) with conditional variances, as ``ranef(condVar=TRUE)``.
@@ -299,29 +377,75 @@ class MixedModel:
         Returns
         -------
         pandas.DataFrame
-            Long format: ``group`` (label), ``term``, ``estimate``, ``cond_var``, ``se``.
+            Long format: ``group`` (label), ``term``, ``estimate``, ``cond_var``, ``se``;
+            for each group its effects in the order of the model's terms. A factor with
+            several terms (``(1 | g) + (0 + x | g)``) has the effects of all of them, as
+            lme4's ``ranef(m)$g`` has a column for each: rows ``Intercept`` and ``x`` per
+            group. ``cond_var`` is each effect's conditional variance.
+
+        Raises
+        ------
+        InputError
+            If ``level`` is not a grouping factor of the model.
+
+        Examples
+        --------
+        >>> m = fit("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        ...         sleepstudy)  # doctest: +SKIP
+        >>> m.ranef("Subject")  # doctest: +SKIP
+          group       term   estimate    cond_var         se
+        0   308  Intercept   1.512696  149.791658  12.238940
+        1   308       Days   9.323489    5.454389   2.335463
+        ...
         """
         if level is None:
-            frames = [self.ranef(lev.name).assign(level=lev.name)
-                      for lev in self._design.levels]
+            frames = [self.ranef(name).assign(level=name) for name in self._factors]
             out = pd.concat(frames, ignore_index=True)
             return out[["level", *[c for c in out.columns if c != "level"]]]
-        k = self._level(level)
-        lev = self._design.levels[k]
-        b, V = self._modes[k]
+        labels, names, b, Vs = self._factor_modes(level)
         G, q = b.shape
-        cv = np.diagonal(V, axis1=1, axis2=2)
+        cv = np.concatenate([np.diagonal(V, axis1=1, axis2=2) for V in Vs], axis=1)
         return pd.DataFrame({
-            "group": np.repeat(np.asarray(lev.labels, dtype=object), q),
-            "term": np.tile(np.asarray(lev.terms, dtype=object), G),
+            "group": np.repeat(np.asarray(labels, dtype=object), q),
+            "term": np.tile(np.asarray(names, dtype=object), G),
             "estimate": b.ravel(),
             "cond_var": cv.ravel(),
             "se": np.sqrt(np.maximum(cv.ravel(), 0.0)),
         })
 
     def ranef_cov(self, level: str) -> np.ndarray:
-        """Conditional covariance matrices ``(G, q, q)`` of one level's random effects."""
-        return self._modes[self._level(level)][1]
+        """Conditional covariance matrices of one grouping factor's random effects.
+
+        Parameters
+        ----------
+        level
+            A grouping factor, as in :meth:`ranef`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(G, Q, Q)``: per group (in the order of ``ranef(level)``), the conditional
+            covariance of its ``Q`` effects in the order of ``ranef(level)``. For a factor
+            with several terms (``(1 | g) + (0 + x | g)``) each term's block is filled and
+            the covariances between effects of different terms are ``NaN``: they are not
+            computed (lme4's ``postVar`` likewise holds one array per term).
+
+        Raises
+        ------
+        InputError
+            If ``level`` is not a grouping factor of the model.
+        """
+        _, names, _, Vs = self._factor_modes(level)
+        if len(Vs) == 1:
+            return Vs[0]
+        G, Q = Vs[0].shape[0], len(names)
+        out = np.full((G, Q, Q), np.nan)
+        start = 0
+        for V in Vs:
+            q = V.shape[1]
+            out[:, start:start + q, start:start + q] = V
+            start += q
+        return out
 
     # -- prediction -----------------------------------------------------------------------
     def predict(
@@ -403,7 +527,7 @@ class MixedModel:
         for k, lev in enumerate(self._design.levels):
             S = self._cov(k)
             sd = np.sqrt(np.diag(S))
-            for i, term in enumerate(lev.terms):
+            for i, term in enumerate(self._effect_names[k]):
                 corr = ""
                 if i > 0:
                     corr = " ".join(
@@ -459,11 +583,17 @@ class MixedModel:
         Parameters
         ----------
         level
-            Grouping factor (default: the innermost).
+            Grouping factor (default: the innermost). A factor with several terms
+            (``(1 | g) + (0 + x | g)``) gets a panel for each effect of all of them.
         term
-            Only this term (default: all of the level's terms).
+            Only this effect (default: all of the factor's effects, as in :meth:`ranef`).
         level_ci
             Coverage of the intervals (normal approximation on the conditional SD).
+
+        Raises
+        ------
+        InputError
+            For an unknown grouping factor or term, or ``level_ci`` outside (0, 1).
         """
         from bordin.stats.mixed.plots import caterpillar
 
@@ -471,13 +601,22 @@ class MixedModel:
             level = self._design.levels[0].name
         if not 0.0 < level_ci < 1.0:
             raise InputError(field="level_ci", value=level_ci, allowed="a number in (0, 1)")
-        k = self._level(level)
-        lev: Level = self._design.levels[k]
-        terms = lev.terms if term is None else [term]
-        if term is not None and term not in lev.terms:
-            raise InputError(field="term", value=term, allowed=f"one of {lev.terms}")
-        return caterpillar(self.ranef(lev.name), terms=terms, title=lev.name,
+        name = self._factor(level)
+        effects = [e for k in self._factors[name] for e in self._effect_names[k]]
+        if term is not None and term not in effects:
+            raise InputError(field="term", value=term, allowed=f"one of {effects}")
+        terms = effects if term is None else [term]
+        return caterpillar(self.ranef(name), terms=terms, title=name,
                            z=float(stats.norm.ppf(0.5 + level_ci / 2.0)))
+
+
+def _term_formula(lev: Level) -> str:
+    """A random-effects term as written in a formula: ``(1 + session | pid)``,
+    ``(0 + session | pid)``."""
+    parts = ["1" if t == "Intercept" else t for t in lev.terms]
+    if "Intercept" not in lev.terms:
+        parts.insert(0, "0")
+    return f"({' + '.join(parts)} | {lev.name})"
 
 
 def _labels_of(df: pd.DataFrame, grouping: tuple[str, ...]) -> list[str]:
