@@ -49,7 +49,6 @@ through :class:`~bordin.stats.mixed.results.MixedModel`.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ from scipy.sparse.linalg import splu
 
 from bordin.engines import GroupedCrossproducts, ModelSpec
 from bordin.errors import EstimationError, InputError
-from bordin.stats.mixed.design import Design, Level, group_labels
+from bordin.stats.mixed.design import Design, Level, group_labels, lme4_term_order
 from bordin.stats.mixed.profile import Evaluation, Profile, theta_layout
 from bordin.stats.mixed.results import MixedModel
 
@@ -113,20 +112,6 @@ class CrossedDesign(Design):
     ``crossprod`` holds one block per cell in the engine's order (not sorted), every
     level has ``starts = None`` and ``node_of_cell`` maps each cell to its group.
     """
-
-
-def lme4_term_order(n_groups: list[int]) -> list[int]:
-    """The order in which lme4 puts random-effects terms (``mkReTrms``).
-
-    Terms are reordered only when some term has more groups than the one before it;
-    then by decreasing number of groups, ties in reverse formula order
-    (``rev(order(nl))``).
-    """
-    k = len(n_groups)
-    if not any(b > a for a, b in itertools.pairwise(n_groups)):
-        return list(range(k))
-    asc = sorted(range(k), key=lambda i: n_groups[i])  # stable, as R's order()
-    return asc[::-1]
 
 
 def build_crossed_design(stats: GroupedCrossproducts, spec: ModelSpec) -> CrossedDesign:

@@ -86,6 +86,20 @@ def group_labels(keys: pd.DataFrame) -> list[str]:
     return out.tolist()
 
 
+def lme4_term_order(n_groups: list[int]) -> list[int]:
+    """The order in which lme4 puts random-effects terms (``mkReTrms``).
+
+    Terms are reordered only when some term has more groups than the one before it;
+    then by decreasing number of groups, ties in reverse formula order
+    (``rev(order(nl))``).
+    """
+    k = len(n_groups)
+    if not any(b > a for a, b in itertools.pairwise(n_groups)):
+        return list(range(k))
+    asc = sorted(range(k), key=lambda i: n_groups[i])  # stable, as R's order()
+    return asc[::-1]
+
+
 def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
     """Order the random terms, check the nesting and sort the cells.
 
@@ -107,7 +121,8 @@ def build_design(stats: GroupedCrossproducts, spec: ModelSpec) -> Design:
         ids = sub.groupby(list(part.grouping), sort=True, observed=True).ngroup().to_numpy()
         node_ids.append(ids)
         n_nodes.append(int(ids.max()) + 1 if n_cells else 0)
-    order = sorted(range(len(spec.random)), key=lambda k: -n_nodes[k])
+    # lme4's order (finest first), so θ, varcomp and confint's names come out as lme4's.
+    order = lme4_term_order(n_nodes)
     n = stats.nobs
     for k in order:
         part = spec.random[k]

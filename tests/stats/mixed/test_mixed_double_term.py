@@ -171,8 +171,6 @@ def test_theta_and_variance_components_in_lme4_order(name, fitted):
     assert list(m.varcomp["term1"]) == [_our_term(t) for t in r["varcomp"]["var1"]]
 
 
-@pytest.mark.xfail(strict=True, reason="the nested engine keeps tied terms in formula "
-                   "order where lme4 reverses them (design.build_design)")
 def test_nested_term_order_when_lme4_reorders(fitted):
     name = "clinic_double_outer_reml"
     assert _theta_names(fitted[name]) == REF["models"][name]["theta_names"]
