@@ -174,7 +174,8 @@ def test_patient_sees_results_only_if_the_clinic_allows(sqlite_env) -> None:
     r2 = c.post(f"/api/v1/questionnaires/{sqlite_env.world.tokens['patient_b']}",
                 json={"idempotency_key": "k3",
                       "answers": {"wai_sr": {str(i): 3 for i in range(1, 13)}}})
-    assert r2.status_code == 201 and r2.json()["results"]
+    # A WAI-SR alone: the clinic shows symptom measures only (alliance not chosen).
+    assert r2.status_code == 201 and r2.json()["results"] == []
 
 
 def test_acknowledge_with_a_stale_version_is_409(env) -> None:

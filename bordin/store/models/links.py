@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bordin.store.base import Base, utcnow
@@ -64,5 +64,8 @@ class ClinicSettings(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"),
                                                  primary_key=True)
     patients_see_results: Mapped[bool] = mapped_column(Boolean, default=False)
+    # With patients_see_results: the alliance ratings' totals too, not only the symptoms'.
+    patients_see_alliance: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                        server_default=false())
     link_ttl_hours: Mapped[int] = mapped_column(Integer, default=168)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -50,6 +50,7 @@ class LinkRow:
     patient_id: int
     organization_id: int
     patients_see_results: bool
+    patients_see_alliance: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,10 @@ _LINK_COLUMNS = (
     _LINKS.c.id, _LINKS.c.episode_id, _LINKS.c.session_number, _LINKS.c.instruments,
     _LINKS.c.expires_at, _LINKS.c.used_at, _LINKS.c.used_key, _EPISODES.c.patient_id,
     _EPISODES.c.organization_id,
-    func.coalesce(select(_SETTINGS.c.patients_see_results)
-                  .where(_SETTINGS.c.organization_id == _EPISODES.c.organization_id)
-                  .scalar_subquery(), false()).label("patients_see_results"),
+    *(func.coalesce(select(_SETTINGS.c[name])
+                    .where(_SETTINGS.c.organization_id == _EPISODES.c.organization_id)
+                    .scalar_subquery(), false()).label(name)
+      for name in ("patients_see_results", "patients_see_alliance")),
 )
 
 
@@ -302,16 +304,21 @@ def patient_results(*, link: LinkRow, adms: Sequence[Administration | StoredAdmi
                     ) -> list[dict[str, Any]] | None:
     """Totals and bands to show the patient, if the clinic lets patients see results.
 
-    Read from the administrations' loaded scores: no query.
+    The symptom measures' only, unless the clinic also shows patients their alliance
+    ratings (``patients_see_alliance``). Read from the administrations' loaded scores:
+    no query.
     """
     if not link.patients_see_results:
         return None
+    shown = [a for a in adms if link.patients_see_alliance
+             or registry.get(a.instrument_id).kind != "alliance"]
     return [{"instrument": registry.get(a.instrument_id).name, "total": s.value,
-             "band": s.band} for a in adms for s in a.scores if s.scale == "total"]
+             "band": s.band} for a in shown for s in a.scores if s.scale == "total"]
 
 
 def clinic_settings(db: Session, *, organization_id: int) -> ClinicSettings:
     """The organisation's settings (defaults when none are stored)."""
     row = db.get(ClinicSettings, organization_id)
     return row or ClinicSettings(organization_id=organization_id, patients_see_results=False,
-                                 link_ttl_hours=168, updated_at=datetime.min)
+                                 patients_see_alliance=False, link_ttl_hours=168,
+                                 updated_at=datetime.min)

@@ -85,6 +85,7 @@ def supervisor_page(request: Request, db: DbDep, audit: AuditorDep,
     return render(request, "supervisor.html", {
         "s": s, "f": f, "forest": _forest(s.therapist_effects),
         "see_results": bool(settings and settings.patients_see_results),
+        "see_alliance": bool(settings and settings.patients_see_alliance),
         "query": str(request.url.query)})
 
 
@@ -148,12 +149,15 @@ def supervisor_pdf(db: DbDep, audit: AuditorDep,
 @pages.post("/supervisor/settings")
 def supervisor_settings(db: DbDep, audit: AuditorDep,
                         user: Annotated[User, Depends(allow("supervision.read"))],
-                        patients_see_results: Annotated[str, Form(max_length=5)] = "") -> Response:
+                        patients_see_results: Annotated[str, Form(max_length=5)] = "",
+                        patients_see_alliance: Annotated[str, Form(max_length=5)] = "",
+                        ) -> Response:
     row = db.get(ClinicSettings, user.organization_id)
     if row is None:
         row = ClinicSettings(organization_id=user.organization_id)
         db.add(row)
     row.patients_see_results = patients_see_results == "on"
+    row.patients_see_alliance = patients_see_alliance == "on"
     row.updated_at = utcnow()
     audit(action="update", resource_type="clinic_settings", resource_id=user.organization_id)
     db.commit()
