@@ -7,6 +7,9 @@ Models
   (a) y ~ x1 + x2 + (1 | g)                          random intercept, 2 covariates
   (b) y2 ~ session + x1 + (1 + session | g)          correlated random intercept + slope
   (c) y2 ~ session + x1 + (1 + session | g) + (1 | t) (b) plus therapists above patients
+  (d) y3 ~ x1 + (1 | g) + (1 | r)                    patients crossed with raters (200
+                                                     raters, each row rated by one at
+                                                     random): lme4's penalised least squares
 
 Every fit runs in its own subprocess so that its peak memory (peak RSS, ``ru_maxrss`` /
 ``VmHWM``) is its own. Timed:
@@ -38,6 +41,8 @@ HERE = Path(__file__).resolve().parent
 FORMULA_A = "y ~ x1 + x2 + (1 | g)"
 FORMULA_B = "y2 ~ session + x1 + (1 + session | g)"
 FORMULA_C = "y2 ~ session + x1 + (1 + session | g) + (1 | t)"
+FORMULA_D = "y3 ~ x1 + (1 | g) + (1 | r)"
+RATERS = 200
 
 R_CHILD = r"""
 suppressPackageStartupMessages({library(lme4); library(data.table); library(jsonlite)})
@@ -45,6 +50,7 @@ args <- commandArgs(TRUE)
 d <- fread(args[1], showProgress = FALSE)
 d[, g := factor(g)]
 if ("t" %in% names(d)) d[, t := factor(t)]
+if ("r" %in% names(d)) d[, r := factor(r)]
 f <- as.formula(args[2])
 tm <- system.time(m <- lmer(f, data = d, REML = TRUE))
 st <- readLines("/proc/self/status")
@@ -79,6 +85,9 @@ def simulate(n: int, groups: int, *, seed: int, slopes: bool) -> dict[str, np.nd
         out.update({"t": t, "session": session,
                     "y2": 10 - 0.5 * session + 0.3 * x1 + b[g] + bt[t] + s[g] * session
                     + rng.normal(size=n)})
+        r = rng.integers(0, RATERS, n)  # raters crossed with patients
+        br = rng.normal(0.0, 0.3, RATERS)
+        out.update({"r": r, "y3": 2.0 + 0.4 * x1 + b[g] + br[r] + rng.normal(size=n)})
     return out
 
 
@@ -109,6 +118,8 @@ def _warm_up(formula: str) -> None:
                          "x2": rng.normal(size=n), "session": np.tile(np.arange(10.0), 40)})
     tiny["y"] = tiny["x1"] + rng.normal(size=40)[g] + rng.normal(size=n)
     tiny["y2"] = tiny["y"] + 0.1 * tiny["session"] * rng.normal(size=40)[g]
+    tiny["r"] = rng.integers(0, 8, n)
+    tiny["y3"] = tiny["y"] + rng.normal(size=8)[tiny["r"]]
     fit(formula, tiny).fixed  # noqa: B018
 
 
@@ -210,6 +221,8 @@ def compare(label: str, stem: Path, formula: str, kinds: list[str], timeout: flo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="run 100k/2k and 1M/10k")
+    ap.add_argument("--crossed-only", action="store_true",
+                    help="run only (d), the crossed design, on 100k rows / 2k patients")
     ap.add_argument("--no-large-references", action="store_true",
                     help="skip statsmodels and lme4 on the large data set")
     ap.add_argument("--no-large-statsmodels", action="store_true",
@@ -225,7 +238,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.path, args.formula)))
         return
-    small = (100_000, 2_000) if args.quick else (1_000_000, 20_000)
+    small = (100_000, 2_000) if args.quick or args.crossed_only else (1_000_000, 20_000)
     large = (1_000_000, 10_000) if args.quick else (10_000_000, 100_000)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -234,10 +247,15 @@ def main() -> None:
     print(f"Bordin mixed-model benchmark — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
     t0 = time.perf_counter()
-    s_stem = work / f"small_{small[0]}"
+    s_stem = work / f"small_{small[0]}_r{RATERS}"
     l_stem = work / f"large_{large[0]}"
     if not Path(f"{s_stem}.csv").exists():
         write_data(simulate(*small, seed=1, slopes=True), s_stem, csv=True)
+    crossed = (f"(d) {small[0]:,} rows / {small[1]:,} patients crossed with {RATERS} raters",
+               s_stem, FORMULA_D, ["bordin-frame", "lme4"], args.timeout)
+    if args.crossed_only:
+        compare(*crossed)
+        return
     if not Path(f"{l_stem}.parquet").exists() or (
             not args.no_large_references and not Path(f"{l_stem}.csv").exists()):
         write_data(simulate(*large, seed=2, slopes=False), l_stem,
@@ -254,6 +272,7 @@ def main() -> None:
             ["bordin-frame", "bordin-parquet", "lme4"], args.timeout)
     compare(f"(c) {small[0]:,} rows / {small[1]:,} patients / {small[1] // 20:,} therapists",
             s_stem, FORMULA_C, ["bordin-frame", "bordin-parquet", "lme4"], args.timeout)
+    compare(*crossed)
 
 
 if __name__ == "__main__":
