@@ -297,6 +297,7 @@ def _document_common_responses(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
+    from bordin.web.access import views as access
     from bordin.web.alerts import views as alerts
     from bordin.web.auth import views as auth
     from bordin.web.fhir import views as fhir
@@ -307,6 +308,6 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: the patients' questionnaires, the busiest routes by
     # far, come first (no two routers share a path, so the order changes nothing else).
-    for module in (forms, auth, patients, alerts, supervisor, research, fhir):
+    for module in (forms, auth, patients, alerts, supervisor, research, fhir, access):
         for router in module.routers():
             app.include_router(router)

@@ -39,6 +39,9 @@ class WebSettings(BaseSettings):
         client) within the window refuse further attempts until the window passes.
     link_ttl_hours
         Default lifetime of a patient questionnaire link.
+    break_glass_hours
+        How long a clinician's emergency (break-glass) access to a patient of their
+        clinic outside their caseload lasts; breaking the glass again renews it.
     monitor_in_process, monitor_interval_seconds
         Run the monitor on submitted episodes in a background thread of the server,
         batched every so many seconds (risk alerts are always raised at once). Turn it
@@ -62,6 +65,7 @@ class WebSettings(BaseSettings):
     login_max_failures: int = 10
     login_window_minutes: int = 15
     link_ttl_hours: int = 168
+    break_glass_hours: int = Field(default=12, ge=1, le=72)
     cookie_secure: bool | None = None
     monitor_in_process: bool = True
     monitor_interval_seconds: float = 1.0

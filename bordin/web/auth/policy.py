@@ -7,12 +7,21 @@ Two layers, both here and nowhere else:
   they need with :func:`allow`; nothing in a view compares roles.
 * **Scopes** (object level, ASVS 8.2.2): :func:`episode_scope` is the SQL
   condition of the episodes a user may see: a clinician their own caseload (plus
-  patients granted to them), a supervisor their organisation, a researcher none
+  patients granted to them, or opened by breaking the glass, until the grant
+  expires), a supervisor their organisation, a researcher none
   (researchers get pseudonymised exports only). Every loader of a patient-data
   object (:func:`load_episode`, :func:`load_alert`, ...) filters by that scope
   in the query itself, so an object outside it is indistinguishable from one
   that does not exist: both raise :class:`~bordin.web.errors.NotVisibleError` (404),
   never 403.
+
+Break-glass (emergency access): :func:`break_glass_scope` is the SQL condition of
+the episodes a clinician may open for themselves, with a stated reason, when the
+patient's own clinician cannot be reached: any episode of their own organisation.
+An episode of another organisation, or none at all, answers 404 like any object
+out of scope. What they open becomes an expiring ``break_glass`` access grant,
+which :func:`episode_scope` honours as it honours any grant; supervisors review
+those grants (:func:`break_glass_review_scope`).
 """
 
 from __future__ import annotations
@@ -28,8 +37,10 @@ from bordin.store.models.core import Administration, Episode, Patient
 from bordin.web.auth.sessions import now
 from bordin.web.errors import NotVisibleError
 
-__all__ = ["CAPABILITIES", "allowed", "episode_scope", "load_administration", "load_alert",
-           "load_episode", "load_patient_by_code", "organization_scope", "sees_identified_data",
+__all__ = ["CAPABILITIES", "allowed", "break_glass_review_scope", "break_glass_scope",
+           "episode_scope", "load_administration", "load_alert", "load_episode",
+           "load_episode_for_break_glass", "load_patient_by_code",
+           "load_patient_for_break_glass", "organization_scope", "sees_identified_data",
            "visible_patient_ids"]
 
 CLINICAL = frozenset({"clinician", "supervisor"})
@@ -40,6 +51,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "account.read": EVERYONE,
     "caseload.read": CLINICAL,
     "episode.read": CLINICAL,
+    # Supervisors see their whole clinic already: only clinicians need the glass.
+    "episode.break_glass": frozenset({"clinician"}),
+    "break_glass.review": frozenset({"supervisor"}),
     "alert.acknowledge": CLINICAL,
     "schedule.write": CLINICAL,
     "link.create": CLINICAL,
@@ -77,6 +91,28 @@ def episode_scope(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def break_glass_scope(user: User) -> ColumnElement[bool]:
+    """SQL condition on :class:`Episode` rows the user may open by breaking the glass.
+
+    A clinician (acting as a clinician) may open any episode of their own
+    organisation; nobody else may open any.
+    """
+    if allowed(user, "episode.break_glass") and user.clinician_id is not None:
+        return Episode.organization_id == user.organization_id
+    return false()
+
+
+def break_glass_review_scope(user: User) -> ColumnElement[bool]:
+    """SQL condition on :class:`AccessGrant` rows: the break-glass accesses the user reviews.
+
+    A supervisor reviews those to the patients of their own organisation.
+    """
+    if not allowed(user, "break_glass.review"):
+        return false()
+    own = select(Patient.id).where(Patient.organization_id == user.organization_id)
+    return (AccessGrant.kind == "break_glass") & AccessGrant.patient_id.in_(own)
+
+
 def organization_scope(user: User) -> int:
     """The organisation whose aggregate or pseudonymised data the user may see."""
     return user.organization_id
@@ -107,6 +143,26 @@ def load_administration(db: Session, *, user: User, administration_id: int) -> A
     stmt = (select(Administration).join(Episode, Episode.id == Administration.episode_id)
             .where(Administration.id == administration_id, episode_scope(user)))
     return _one(db, stmt, kind="administration", ident=administration_id)
+
+
+def load_episode_for_break_glass(db: Session, *, user: User, episode_id: int) -> Episode:
+    """The episode if the user may break the glass for it; else :class:`NotVisibleError`.
+
+    Another organisation's episode and a missing one raise the same error (404).
+    """
+    stmt = select(Episode).where(Episode.id == episode_id, break_glass_scope(user))
+    return _one(db, stmt, kind="episode", ident=episode_id)
+
+
+def load_patient_for_break_glass(db: Session, *, user: User, code: str) -> Patient:
+    """The patient with ``code`` if the user may break the glass for one of their episodes.
+
+    A code of another organisation and an unknown code raise the same
+    :class:`NotVisibleError` (the code itself is not recorded).
+    """
+    episodes = select(Episode.patient_id).where(break_glass_scope(user))
+    stmt = select(Patient).where(Patient.code == code, Patient.id.in_(episodes))
+    return _one(db, stmt, kind="patient", ident="?")
 
 
 def visible_patient_ids(user: User) -> Any:

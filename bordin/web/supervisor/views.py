@@ -16,6 +16,7 @@ from bordin.store.base import utcnow
 from bordin.store.models.auth import User
 from bordin.store.models.core import Organization
 from bordin.store.models.links import ClinicSettings
+from bordin.web.access.views import break_glass_review
 from bordin.web.deps import AuditorDep, DbDep, allow
 from bordin.web.supervisor.pdf import supervision_pdf
 from bordin.web.supervisor.service import Filters, supervision
@@ -82,8 +83,9 @@ def supervisor_page(request: Request, db: DbDep, audit: AuditorDep,
     f = Filters(treatment or None, format or None, diagnosis or None)
     s = _run(db, audit, user, f)
     settings = db.get(ClinicSettings, user.organization_id)
+    grants = break_glass_review(db, audit, user)  # empty unless the policy lets user review
     return render(request, "supervisor.html", {
-        "s": s, "f": f, "forest": _forest(s.therapist_effects),
+        "s": s, "f": f, "forest": _forest(s.therapist_effects), "break_glass": grants,
         "see_results": bool(settings and settings.patients_see_results),
         "see_alliance": bool(settings and settings.patients_see_alliance),
         "query": str(request.url.query)})

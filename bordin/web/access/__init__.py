@@ -1,0 +1,1 @@
+"""Access beyond the caseload: break-glass (emergency) access and its review."""
