@@ -17,6 +17,7 @@ and is refused with :class:`~bordin.errors.ConflictError`.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,8 +59,15 @@ class GrantRow:
     active: bool
 
 
+def _printable(text: str) -> bool:
+    # No control characters but line breaks and tabs, and no lone surrogates (neither
+    # can be stored as text on every backend: PostgreSQL refuses NUL, UTF-8 surrogates).
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r"
+                   for ch in text)
+
+
 def check_reason(reason: str) -> str:
-    """The reason with surrounding blanks removed, if it is 10 to 500 characters long.
+    """The reason with surrounding blanks removed, if it is 10 to 500 printable characters.
 
     Raises
     ------
@@ -68,10 +76,10 @@ def check_reason(reason: str) -> str:
         describe the patient.
     """
     text = reason.strip()
-    if not MIN_REASON <= len(text) <= MAX_REASON:
+    if not MIN_REASON <= len(text) <= MAX_REASON or not _printable(text):
         raise InputError(field="reason", value=f"<{len(text)} characters>",
-                         allowed=f"a reason of {MIN_REASON} to {MAX_REASON} characters "
-                         "saying why the record is needed now")
+                         allowed=f"a reason of {MIN_REASON} to {MAX_REASON} characters, "
+                         "without control characters, saying why the record is needed now")
     return text
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from bordin.errors import ConflictError, InputError
 from bordin.store.models.auth import User
-from bordin.store.models.core import Episode, Patient
+from bordin.store.models.core import Episode
 from bordin.web.access import service
 from bordin.web.access.service import MAX_REASON, MIN_REASON
 from bordin.web.auth import policy
@@ -107,10 +107,10 @@ def break_glass_api(episode_id: EpisodeId, body: BreakGlassIn, db: DbDep, audit:
     result = service.break_glass(db, user=user, patient_id=ep.patient_id, episode_ids=[ep.id],
                                  reason=body.reason, hours=settings.break_glass_hours)
     _audit_break(audit, result, episode_id=ep.id, hours=settings.break_glass_hours)
-    code = db.get(Patient, ep.patient_id).code  # type: ignore[union-attr]
     g = result.grant
-    out = BreakGlassOut(grant_id=g.id, episode_id=ep.id, patient=code, created_at=g.created_at,
-                        expires_at=g.expires_at, renewed=result.renewed)  # type: ignore[arg-type]
+    out = BreakGlassOut(grant_id=g.id, episode_id=ep.id, patient=ep.patient.code,
+                        created_at=g.created_at, expires_at=g.expires_at,  # type: ignore[arg-type]
+                        renewed=result.renewed)
     db.commit()
     return out
 
