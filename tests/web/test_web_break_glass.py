@@ -233,3 +233,20 @@ def test_page_answers_alike_for_an_unknown_and_another_clinics_code(sqlite_env) 
     assert own.status_code == 409
     assert f'href="/episodes/{env.world.ids["episode_b"]}"' in own.text
     assert grants(env) == []
+
+
+def test_reads_under_a_broken_glass_are_marked_in_the_audit_trail(env) -> None:
+    ep = env.world.ids["episode_a"]
+    own, other = bearer(env.login("own")), bearer(env.login("other"))
+    grant_id = break_glass(env, other, ep).json()["grant_id"]
+    assert env.client.get(f"/api/v1/episodes/{ep}", headers=other).status_code == 200
+    assert env.client.get(f"/api/v1/episodes/{ep}", headers=own).status_code == 200
+    with env.session() as db:
+        reads = db.execute(sa.select(AuditEvent.actor_id, AuditEvent.detail).where(
+            AuditEvent.action == "read", AuditEvent.resource_type == "episode",
+            AuditEvent.resource_id == str(ep))).all()
+    by_actor = {actor: detail for actor, detail in reads}
+    other_id = str(env.world.ids["user_other_clinician"])
+    own_id = str(env.world.ids["user_own_clinician"])
+    assert by_actor[other_id] == {"via": "break_glass", "grant": grant_id}
+    assert by_actor[own_id] is None  # the own clinician's reads are plain reads

@@ -31,8 +31,8 @@ from bordin.store.models.core import Episode, Patient
 from bordin.web.auth import policy
 from bordin.web.auth.sessions import now
 
-__all__ = ["MAX_REASON", "MIN_REASON", "BreakGlass", "GrantRow", "break_glass", "check_reason",
-           "recent_break_glass"]
+__all__ = ["MAX_REASON", "MIN_REASON", "BreakGlass", "GrantRow", "break_glass",
+           "break_glass_grant_id", "check_reason", "recent_break_glass"]
 
 MIN_REASON = 10
 MAX_REASON = 500
@@ -86,6 +86,17 @@ def check_reason(reason: str) -> str:
 def _grant_of(db: Session, *, user: User, patient_id: int) -> AccessGrant | None:
     return db.scalar(select(AccessGrant).where(AccessGrant.user_id == user.id,
                                                AccessGrant.patient_id == patient_id))
+
+
+def break_glass_grant_id(db: Session, *, user: User, patient_id: int) -> int | None:
+    """The id of the unexpired break-glass grant through which ``user`` sees the patient.
+
+    ``None`` when there is none (the patient is the user's own, or granted otherwise):
+    for the audit trail, which marks reads made under a broken glass.
+    """
+    return db.scalar(select(AccessGrant.id).where(
+        AccessGrant.user_id == user.id, AccessGrant.patient_id == patient_id,
+        AccessGrant.kind == "break_glass", AccessGrant.expires_at > now()))
 
 
 def break_glass(db: Session, *, user: User, patient_id: int, episode_ids: list[int],

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from bordin.store.models.auth import User
 from bordin.store.models.core import Clinician, Patient
+from bordin.web.access.service import break_glass_grant_id
 from bordin.web.alerts.service import alert_dict
 from bordin.web.auth import policy
 from bordin.web.deps import AuditorDep, DbDep, allow
@@ -66,7 +67,11 @@ def episode_view(db: Any, user: User, episode_id: int, audit: Any) -> dict[str, 
                        and charts._kind(r["instrument"]) == "outcome"})
     expected = expected_bands(db, organization_id=ep.organization_id, rows=rows,
                               instruments=outcomes)
-    audit(action="read", resource_type="episode", resource_id=ep.id, patient_id=ep.patient_id)
+    # A read under a broken glass says so (and which grant) in the audit trail.
+    grant = (break_glass_grant_id(db, user=user, patient_id=ep.patient_id)
+             if user.role == "clinician" and ep.clinician_id != user.clinician_id else None)
+    audit(action="read", resource_type="episode", resource_id=ep.id, patient_id=ep.patient_id,
+          detail={"via": "break_glass", "grant": grant} if grant else None)
     db.commit()
     return {"episode": ep, "patient_code": patient_code, "clinician_code": clinician_code,
             "rows": rows, "alerts": alerts, "markers": markers, "rc": rc,
