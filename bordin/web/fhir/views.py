@@ -92,8 +92,8 @@ def questionnaire_read(qid: Annotated[str, Path(max_length=64)],
 @api.get("/Questionnaire", response_model=dict[str, Any], responses=COMMON)
 def questionnaire_search(request: Request,
                          user: Annotated[User, Depends(allow("fhir.questionnaire.read"))],
-                         url: Annotated[str | None, Query(max_length=300)] = None,
-                         name: Annotated[str | None, Query(max_length=100)] = None
+                         url: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+                         name: Annotated[str | None, Query(min_length=1, max_length=100)] = None
                          ) -> JSONResponse:
     """Search Questionnaires by canonical ``url`` or by ``name`` (contains, any case)."""
     _single(request, "url", "name")
@@ -142,7 +142,7 @@ def response_read(rid: Annotated[str, Path(max_length=40)], db: DbDep, audit: Au
 @api.get("/QuestionnaireResponse", response_model=dict[str, Any], responses=COMMON)
 def response_search(request: Request, db: DbDep, audit: AuditorDep,
                     user: Annotated[User, Depends(allow("fhir.response.read"))],
-                    patient: Annotated[str | None, Query(max_length=80)] = None,
+                    patient: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
                     authored: Annotated[list[str] | None, Query(max_length=4)] = None,
                     count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100
                     ) -> JSONResponse:
