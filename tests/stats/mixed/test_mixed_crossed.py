@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from lme4_checks import check_fixed, check_likelihoods, our_term
 from mixed_fixtures import FIXTURES_DIR
 
 import bordin.stats.mixed.crossed as crossed
@@ -60,11 +61,6 @@ RTOL = 1e-6
 def _data(name: str) -> pd.DataFrame:
     return pd.DataFrame(REF["data"]["Penicillin" if name.startswith("penicillin")
                                    else "ratings"])
-
-
-def _our_term(r_term: str | None) -> str | None:
-    """lme4 writes '(Intercept)'; formulaic 'Intercept'."""
-    return "Intercept" if r_term == "(Intercept)" else r_term
 
 
 def _fit_all() -> dict[str, MixedModel]:
@@ -132,16 +128,7 @@ def test_criterion(name, models):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fixed_effects(name, models):
-    r, m = REF["models"][name], models[name]
-    assert [_our_term(t) for t in r["terms"]] == list(m.fixed.index)
-    se = np.asarray(r["se"])
-    np.testing.assert_allclose(m.beta, r["beta"], rtol=RTOL, atol=RTOL * se.min())
-    np.testing.assert_allclose(m.fixed["se"], se, rtol=RTOL)
-    np.testing.assert_allclose(m.fixed["t"], r["t"], rtol=RTOL, atol=RTOL)
-    np.testing.assert_allclose(m.fixed["df"], r["df"], rtol=RTOL)
-    np.testing.assert_allclose(m.fixed["p"], r["p"], rtol=1e-5, atol=1e-12)
-    np.testing.assert_allclose(m.vcov_beta, r["vcov"], rtol=RTOL,
-                               atol=RTOL * float(np.max(np.abs(r["vcov"]))))
+    check_fixed(models[name], REF["models"][name], rtol=RTOL)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -151,8 +138,8 @@ def test_variance_components(name, models):
     vc = m.varcomp
     rv = r["varcomp"]
     assert list(rv["grp"]) == list(vc["group"])
-    assert [_our_term(t) for t in rv["var1"]] == list(vc["term1"])
-    assert [_our_term(t) for t in rv["var2"]] == list(vc["term2"])
+    assert [our_term(t) for t in rv["var1"]] == list(vc["term1"])
+    assert [our_term(t) for t in rv["var2"]] == list(vc["term2"])
     is_var = np.array([t is None for t in rv["var2"]])
     vcov = np.asarray(rv["vcov"], dtype=float)
     sdcor = np.asarray(rv["sdcor"], dtype=float)
@@ -176,13 +163,7 @@ def test_theta(name, models):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_likelihood_summaries(name, models):
-    r, m = REF["models"][name], models[name]
-    for ours, key in ((m.loglik, "loglik"), (m.deviance, "deviance"), (m.aic, "aic"),
-                      (m.bic, "bic")):
-        np.testing.assert_allclose(ours, r[key], rtol=1e-9, err_msg=key)
-    assert m.nobs == r["nobs"]
-    assert m.df_resid == r["df_resid"]
-    assert m.ngroups == r["ngroups"]
+    check_likelihoods(models[name], REF["models"][name])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -192,7 +173,7 @@ def test_blups_and_conditional_variances(name, models):
     for block in r["ranef"]:
         level = block["group"]
         table = m.ranef(level).set_index(["group", "term"])
-        terms = [_our_term(t) for t in block["terms"]]
+        terms = [our_term(t) for t in block["terms"]]
         labels = list(block["levels"])
         q = len(terms)
         assert len(table) == len(labels) * q
@@ -244,7 +225,7 @@ def test_lrt_matches_anova():
 def test_profile_intervals_penicillin(fitted):
     ref = REF["profile_ci"]
     ci = fitted["penicillin_reml"].confint()
-    assert list(ci.index) == [_our_term(n) for n in ref["names"]]
+    assert list(ci.index) == [our_term(n) for n in ref["names"]]
     np.testing.assert_allclose(ci["lower"], ref["lower"], rtol=5e-4)
     np.testing.assert_allclose(ci["upper"], ref["upper"], rtol=5e-4)
 

@@ -40,6 +40,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from lme4_checks import check_fixed, check_likelihoods, our_term
 from mixed_fixtures import FIXTURES_DIR
 
 import bordin.stats.mixed.crossed as crossed
@@ -52,15 +53,6 @@ REF = json.loads(DOUBLE_FIXTURE.read_text())
 MODELS = list(REF["models"])
 RTOL = 1e-6
 CROSSED = {"ratings_double_reml", "ratings_double_ml", "ratings_double_reordered_reml"}
-# The nested engine orders terms on one factor in formula order; lme4 reverses them when
-# it reorders the terms (a later term with more groups), see the R script. Values agree;
-# only the order of θ and of the variance components differs.
-LME4_ORDER_DIFFERS = {"clinic_double_outer_reml"}
-
-
-def _our_term(r_term: str | None) -> str | None:
-    """lme4 writes '(Intercept)'; formulaic 'Intercept'."""
-    return "Intercept" if r_term == "(Intercept)" else r_term
 
 
 def _our_group(r_group: str, factors: set[str]) -> str:
@@ -114,24 +106,12 @@ def test_criterion(name, fitted):
     r, m = REF["models"][name], fitted[name]
     assert m.criterion <= r["criterion"] + 1e-9 * abs(r["criterion"])
     np.testing.assert_allclose(m.criterion, r["criterion"], rtol=1e-9)
-    for ours, key in ((m.loglik, "loglik"), (m.deviance, "deviance"), (m.aic, "aic"),
-                      (m.bic, "bic")):
-        np.testing.assert_allclose(ours, r[key], rtol=1e-9, err_msg=key)
-    assert m.nobs == r["nobs"]
-    assert m.df_resid == r["df_resid"]
-    assert m.ngroups == r["ngroups"]
+    check_likelihoods(m, r)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fixed_effects(name, fitted):
-    r, m = REF["models"][name], fitted[name]
-    assert [_our_term(t) for t in r["terms"]] == list(m.fixed.index)
-    se = np.asarray(r["se"])
-    np.testing.assert_allclose(m.beta, r["beta"], rtol=RTOL, atol=RTOL * se.min())
-    np.testing.assert_allclose(m.fixed["se"], se, rtol=RTOL)
-    np.testing.assert_allclose(m.fixed["df"], r["df"], rtol=RTOL)
-    np.testing.assert_allclose(m.vcov_beta, r["vcov"], rtol=RTOL,
-                               atol=RTOL * float(np.max(np.abs(r["vcov"]))))
+    check_fixed(fitted[name], REF["models"][name], rtol=RTOL)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -150,7 +130,7 @@ def test_variance_components(name, fitted):
     np.testing.assert_allclose(m.sigma, r["sigma"], rtol=RTOL)
     rv = r["varcomp"]
     factors = set(m.ngroups)
-    theirs = {(_our_group(g, factors), _our_term(t1), _our_term(t2)): (v, s)
+    theirs = {(_our_group(g, factors), our_term(t1), our_term(t2)): (v, s)
               for g, t1, t2, v, s in zip(rv["grp"], rv["var1"], rv["var2"], rv["vcov"],
                                          rv["sdcor"], strict=True)}
     vc = m.varcomp
@@ -162,13 +142,13 @@ def test_variance_components(name, fitted):
         np.testing.assert_allclose(sd, theirs[key][1], rtol=RTOL, err_msg=str(key))
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n not in LME4_ORDER_DIFFERS])
+@pytest.mark.parametrize("name", MODELS)
 def test_theta_and_variance_components_in_lme4_order(name, fitted):
     r, m = REF["models"][name], fitted[name]
     assert _theta_names(m) == r["theta_names"]
     factors = set(m.ngroups)
     assert list(m.varcomp["group"]) == [_our_group(g, factors) for g in r["varcomp"]["grp"]]
-    assert list(m.varcomp["term1"]) == [_our_term(t) for t in r["varcomp"]["var1"]]
+    assert list(m.varcomp["term1"]) == [our_term(t) for t in r["varcomp"]["var1"]]
 
 
 def test_nested_term_order_when_lme4_reorders(fitted):
@@ -182,7 +162,7 @@ def _check_blups(m: MixedModel, r: dict) -> None:
     for block in r["ranef"]:
         level = block["group"]
         ours = m.ranef(level)
-        terms = [_our_term(t) for t in block["terms"]]
+        terms = [our_term(t) for t in block["terms"]]
         labels = list(block["levels"])
         q = len(terms)
         assert len(ours) == len(labels) * q, level
@@ -222,14 +202,14 @@ def test_blups_with_the_sparse_factorisation():
         crossed.DENSE_LIMIT = limit
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n not in LME4_ORDER_DIFFERS])
+@pytest.mark.parametrize("name", MODELS)
 def test_ranef_effects_in_lme4_column_order(name, fitted):
     """Within each group the effects come in the order of lme4's columns."""
     r, m = REF["models"][name], fitted[name]
     for block in r["ranef"]:
         ours = m.ranef(block["group"])
         q = len(block["terms"])
-        assert list(ours["term"][:q]) == [_our_term(t) for t in block["terms"]]
+        assert list(ours["term"][:q]) == [our_term(t) for t in block["terms"]]
         assert list(ours["group"][::q]) == list(block["levels"])
 
 
@@ -312,7 +292,7 @@ def test_profile_intervals():
     m = fit(REF["models"][ref["model"]]["formula"], _data(ref["model"]), reml=True)
     ci = m.confint()
     fine = ref["confint_95_fine"]
-    assert list(ci.index) == [_our_term(n) for n in fine["names"]]
+    assert list(ci.index) == [our_term(n) for n in fine["names"]]
     assert list(ci["name"]) == [n.replace("(Intercept)", "Intercept")
                                 for n in ref["names_new"]]
     fixed = np.array([not n.startswith(".") for n in ci.index])
