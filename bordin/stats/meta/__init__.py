@@ -18,7 +18,7 @@ from bordin.stats.meta.api import (
 from bordin.stats.meta.bias import RegtestResult, TrimFillResult, leave1out, regtest, trimfill
 from bordin.stats.meta.multilevel import MultilevelResult, rma_mv
 from bordin.stats.meta.plots import forest_plot, funnel_plot
-from bordin.stats.meta.robust import RobustResult, robust
+from bordin.stats.meta.robust import RobustResult, WaldTestResult, robust, wald_test
 from bordin.stats.meta.univariate import TESTS, RMAResult, rma
 
 MetaAnalysis = meta_analysis
@@ -34,6 +34,7 @@ __all__ = [
     "RobustResult",
     "SubgroupResult",
     "TrimFillResult",
+    "WaldTestResult",
     "forest_plot",
     "funnel_plot",
     "leave1out",
@@ -45,4 +46,5 @@ __all__ = [
     "robust",
     "subgroup_analysis",
     "trimfill",
+    "wald_test",
 ]
