@@ -250,3 +250,20 @@ def test_reads_under_a_broken_glass_are_marked_in_the_audit_trail(env) -> None:
     own_id = str(env.world.ids["user_own_clinician"])
     assert by_actor[other_id] == {"via": "break_glass", "grant": grant_id}
     assert by_actor[own_id] is None  # the own clinician's reads are plain reads
+
+
+def test_caseload_says_which_patients_are_there_by_a_broken_glass(env) -> None:
+    ep = env.world.ids["episode_a"]
+    own, other = bearer(env.login("own")), bearer(env.login("other"))
+    ends = break_glass(env, other, ep).json()["expires_at"]
+    items = env.client.get("/api/v1/caseload", headers=other).json()["items"]
+    by_episode = {i["episode_id"]: i for i in items}
+    assert by_episode[ep]["emergency_until"][:16] == ends[:16]
+    assert by_episode[env.world.ids["episode_b"]]["emergency_until"] is None  # their own
+    page = env.client.get("/caseload", headers=other)
+    assert "emergency access until" in page.text
+    mine = env.client.get("/api/v1/caseload", headers=own).json()["items"]
+    assert all(i["emergency_until"] is None for i in mine)
+    expire_all(env)
+    items = env.client.get("/api/v1/caseload", headers=other).json()["items"]
+    assert ep not in {i["episode_id"] for i in items}

@@ -35,6 +35,9 @@ class CaseItem(BaseModel):
     last_authored: datetime | None
     attention: str
     alerts: list[CaseAlert]
+    emergency_until: datetime | None = Field(
+        default=None, description="When the caller's break-glass access to this patient "
+        "ends; null when the patient is on the caseload otherwise.")
 
 
 class CaseloadOut(BaseModel):

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from bordin.store.models.alerts import Alert
-from bordin.store.models.auth import User
+from bordin.store.models.auth import AccessGrant, User
 from bordin.store.models.core import (
     Administration,
     Clinician,
@@ -28,6 +28,7 @@ from bordin.store.models.core import (
 )
 from bordin.web.alerts.evidence import summary
 from bordin.web.auth.policy import episode_scope
+from bordin.web.auth.sessions import now
 
 __all__ = ["ATTENTION", "CaseRow", "attention_of", "caseload", "episode_alerts",
            "episode_scores"]
@@ -70,6 +71,8 @@ class CaseRow:
     last_authored: datetime | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     attention: str = "none"
+    #: When the caller's break-glass access to this patient ends (None: not by one).
+    emergency_until: datetime | None = None
 
     @property
     def rank(self) -> int:
@@ -84,16 +87,23 @@ class CaseRow:
             "start": self.start, "sessions": self.sessions, "last_session": self.last_session,
             "last_authored": self.last_authored, "attention": self.attention,
             "alerts": self.alerts,
+            "emergency_until": self.emergency_until,
         }
 
 
 def caseload(db: Session, *, user: User, include_closed: bool = False) -> list[CaseRow]:
     """The episodes the user may see, most urgent first (three queries)."""
     scope = episode_scope(user)
+    # A patient opened by breaking the glass is on the caseload while the access lasts:
+    # its end comes with the row (outer join, no extra statement).
+    glass = and_(AccessGrant.patient_id == Episode.patient_id, AccessGrant.user_id == user.id,
+                 AccessGrant.kind == "break_glass", AccessGrant.expires_at > now())
     q = (select(Episode.id, Episode.code, Episode.patient_id, Patient.code, Clinician.code,
-                Episode.treatment, Episode.format, Episode.diagnosis, Episode.start)
+                Episode.treatment, Episode.format, Episode.diagnosis, Episode.start,
+                AccessGrant.expires_at)
          .join(Patient, Patient.id == Episode.patient_id)
          .join(Clinician, Clinician.id == Episode.clinician_id)
+         .outerjoin(AccessGrant, glass)
          .where(scope))
     if not include_closed:
         q = q.where(Episode.end.is_(None))
@@ -101,7 +111,7 @@ def caseload(db: Session, *, user: User, include_closed: bool = False) -> list[C
     for r in db.execute(q):
         rows[r[0]] = CaseRow(episode_id=r[0], episode_code=r[1], patient_id=r[2],
                              patient_code=r[3], clinician_code=r[4], treatment=r[5],
-                             format=r[6], diagnosis=r[7], start=r[8])
+                             format=r[6], diagnosis=r[7], start=r[8], emergency_until=r[9])
     if not rows:
         return []
     ep_ids = select(Episode.id).where(scope)
