@@ -79,13 +79,15 @@ async def questionnaire_submit(request: Request, token: Token, db: DbDep,
     form = await request.form()
     key = str(form.get("idempotency_key", ""))[:64]
     raw = {k: v for k, v in form.items() if "." in k}
-    status, payload = _submit(db, audit, token=token, key=key, raw=raw,
-                              queue=request.app.state.monitor)
+    # The form is read on the event loop; the database work goes to a worker thread
+    # (it would otherwise block every other request of this process meanwhile).
+    status, payload = await run_in_threadpool(
+        _submit, db, audit, token=token, key=key, raw=raw, queue=request.app.state.monitor)
     if status == "gone":
         return render(request, "q_gone.html", {"message": GONE[payload["state"]]},
                       status_code=404 if payload["state"] == "unknown" else 410)
     if status == "invalid":
-        st = service.find_link(db, token=token)
+        st = await run_in_threadpool(service.find_link, db, token=token)
         return render(request, "q_form.html", {
             "token": token, "forms": service.form_spec(st.link), "key": key,
             "session_number": st.link.session_number, "values": raw,
