@@ -32,7 +32,7 @@ from bordin.web.auth import policy
 from bordin.web.auth.sessions import now
 
 __all__ = ["MAX_REASON", "MIN_REASON", "BreakGlass", "GrantRow", "break_glass",
-           "break_glass_grant_id", "check_reason", "recent_break_glass"]
+           "break_glass_episodes", "break_glass_grant_id", "check_reason", "recent_break_glass"]
 
 MIN_REASON = 10
 MAX_REASON = 500
@@ -97,6 +97,13 @@ def break_glass_grant_id(db: Session, *, user: User, patient_id: int) -> int | N
     return db.scalar(select(AccessGrant.id).where(
         AccessGrant.user_id == user.id, AccessGrant.patient_id == patient_id,
         AccessGrant.kind == "break_glass", AccessGrant.expires_at > now()))
+
+
+def break_glass_episodes(db: Session, *, user: User, patient_id: int) -> list[Episode]:
+    """The patient's episodes ``user`` may open by breaking the glass, newest first."""
+    return list(db.scalars(
+        select(Episode).where(Episode.patient_id == patient_id, policy.break_glass_scope(user))
+        .order_by(Episode.start.desc().nulls_last(), Episode.id.desc())))
 
 
 def break_glass(db: Session, *, user: User, patient_id: int, episode_ids: list[int],

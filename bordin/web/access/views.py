@@ -24,11 +24,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from bordin.errors import ConflictError, InputError
 from bordin.store.models.auth import User
-from bordin.store.models.core import Episode
 from bordin.web.access import service
 from bordin.web.access.service import MAX_REASON, MIN_REASON
 from bordin.web.auth import policy
@@ -141,9 +139,7 @@ def break_glass_submit(request: Request, db: DbDep, audit: AuditorDep, settings:
               resource_id=exc.resource_id, detail={"reason": exc.reason})
         db.commit()
         return _form(request, status=404, message=NOT_FOUND_MESSAGE, code=code, reason=reason)
-    episodes = list(db.scalars(
-        select(Episode).where(Episode.patient_id == patient.id, policy.break_glass_scope(user))
-        .order_by(Episode.start.desc().nulls_last(), Episode.id.desc())))
+    episodes = service.break_glass_episodes(db, user=user, patient_id=patient.id)
     try:
         result = service.break_glass(db, user=user, patient_id=patient.id,
                                      episode_ids=[e.id for e in episodes], reason=reason,
