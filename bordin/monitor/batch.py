@@ -523,6 +523,11 @@ def _risk_rows(sub: pd.DataFrame, ins: str, item_id: str, low: float,
     })
 
 
+def dedupe_key(*parts: Any) -> str:
+    """An alert's identity: episode|instrument|rater|target|scale|rule|start session."""
+    return "|".join(map(str, parts))
+
+
 def risk_record(*, episode: str, instrument: str, rater: str, target: str | None,
                 session: int, item: str, value: float | None) -> dict[str, Any]:
     """The alert record (:func:`~bordin.monitor.records.alert_record`) that
@@ -552,8 +557,7 @@ def risk_record(*, episode: str, instrument: str, rater: str, target: str | None
         "lowest_score": np.nan, "repaired_at": np.nan, "scales": None,
         "params": {"item": item, "above": low}, "severity": SEVERITY["risk"],
         "pathway": ",".join(pathways), "suggestions": ids,
-        "dedupe_key": "|".join(map(str, (episode, instrument, rater, tgt, item, rule,
-                                         session))),
+        "dedupe_key": dedupe_key(episode, instrument, rater, tgt, item, rule, session),
     })
 
 
@@ -657,7 +661,7 @@ def _finish(alerts: pd.DataFrame, adm: pd.DataFrame) -> pd.DataFrame:
         key_scale = np.where(pd.isna(ks), key_scale, ks)
     parts = [col[c] for c in ("episode", "instrument", "rater", "target")]
     parts += [key_scale, col["rule"]]
-    key = np.array(["|".join(map(str, t)) for t in zip(*parts, col["start"], strict=True)],
+    key = np.array([dedupe_key(*t) for t in zip(*parts, col["start"], strict=True)],
                    dtype=object)
     for c in ALERT_COLUMNS:
         if c in col and c not in out:
