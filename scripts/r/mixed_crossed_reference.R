@@ -20,12 +20,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-tight <- lmerControl(
-  optimizer = "nloptwrap",
-  optCtrl = list(xtol_abs = 1e-14, ftol_abs = 1e-15, xtol_rel = 1e-14, ftol_rel = 1e-15,
-                 maxeval = 1e5),
-  check.conv.singular = "ignore"
-)
+source("scripts/r/lme4_tight_fit.R")  # tight, tight_fit, fit_record
 
 ## Simulated ratings: score ~ session + experience, patient intercepts and session slopes
 ## (correlated), rater intercepts and session slopes (drift), patient-rater interaction.
@@ -60,13 +55,8 @@ ratings <- do.call(rbind, rows)
 
 summarise <- function(name, formula, data, reml) {
   f <- as.formula(formula)
-  default_fit <- lme4::lmer(f, data = data, REML = reml)
-  first <- lme4::lmer(f, data = data, REML = reml, control = tight)
-  m <- lmerTest::lmer(f, data = data, REML = reml, control = tight,
-                      start = getME(first, "theta"))
-  sm <- summary(m)
-  co <- sm$coefficients
-  vc <- as.data.frame(VarCorr(m))
+  fits <- tight_fit(f, data, reml)
+  m <- fits$m
   re <- ranef(m, condVar = TRUE)
   blups <- lapply(names(re), function(g) {
     pv <- attr(re[[g]], "postVar")
@@ -76,30 +66,10 @@ summarise <- function(name, formula, data, reml) {
       condvar = lapply(seq_len(dim(pv)[3]), function(i) unname(pv[, , i, drop = TRUE]))
     )
   })
-  list(
+  c(list(
     name = name, formula = formula, reml = reml,
-    nobs = nobs(m), ngroups = as.list(ngrps(m)),
-    terms = I(rownames(co)),
-    beta = I(unname(fixef(m))), se = I(unname(co[, "Std. Error"])),
-    df = I(unname(co[, "df"])), t = I(unname(co[, "t value"])),
-    p = I(unname(co[, "Pr(>|t|)"])),
-    vcov = unname(as.matrix(vcov(m))),
-    theta = I(unname(getME(m, "theta"))), theta_names = I(names(getME(m, "theta"))),
-    sigma = sigma(m),
-    varcomp = list(grp = I(vc$grp), var1 = I(vc$var1), var2 = I(vc$var2),
-                   vcov = I(vc$vcov), sdcor = I(vc$sdcor)),
-    loglik = as.numeric(logLik(m)), deviance = deviance(m, REML = FALSE),
-    reml_criterion = if (reml) REMLcrit(m) else NA,
-    aic = AIC(m), bic = BIC(m), df_resid = df.residual(m),
-    singular = isSingular(m),
-    criterion = if (reml) REMLcrit(m) else deviance(m),
-    criterion_default = if (reml) REMLcrit(default_fit) else deviance(default_fit),
-    default_warnings = default_fit@optinfo$conv$lme4$messages,
-    warnings = m@optinfo$conv$lme4$messages,
-    fitted = unname(fitted(m)),
-    fitted_fixed = unname(predict(m, re.form = NA)),
-    ranef = blups
-  )
+    nobs = nobs(m), ngroups = as.list(ngrps(m))
+  ), fit_record(m, fits$default_fit, reml), list(ranef = blups))
 }
 
 penicillin_formula <- "diameter ~ 1 + (1 | plate) + (1 | sample)"

@@ -35,12 +35,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-tight <- lmerControl(
-  optimizer = "nloptwrap",
-  optCtrl = list(xtol_abs = 1e-14, ftol_abs = 1e-15, xtol_rel = 1e-14, ftol_rel = 1e-15,
-                 maxeval = 1e5),
-  check.conv.singular = "ignore"
-)
+source("scripts/r/lme4_tight_fit.R")  # tight, tight_fit, fit_record
 
 nested_fixture <- fromJSON("tests/stats/mixed/fixtures/mixed_reference.json")
 crossed_fixture <- fromJSON("tests/stats/mixed/fixtures/mixed_crossed_reference.json")
@@ -80,13 +75,8 @@ condvar_of <- function(re_g) {
 summarise <- function(name, formula, data_name, reml) {
   f <- as.formula(formula)
   data <- datasets[[data_name]]
-  default_fit <- lme4::lmer(f, data = data, REML = reml)
-  first <- lme4::lmer(f, data = data, REML = reml, control = tight)
-  m <- lmerTest::lmer(f, data = data, REML = reml, control = tight,
-                      start = getME(first, "theta"))
-  sm <- summary(m)
-  co <- sm$coefficients
-  vc <- as.data.frame(VarCorr(m))
+  fits <- tight_fit(f, data, reml)
+  m <- fits$m
   re <- ranef(m, condVar = TRUE)
   blups <- lapply(names(re), function(g) {
     cv <- condvar_of(re[[g]])
@@ -98,32 +88,12 @@ summarise <- function(name, formula, data_name, reml) {
     )
   })
   cnms <- getME(m, "cnms")
-  list(
+  c(list(
     name = name, formula = formula, data = data_name, reml = reml,
     nobs = nobs(m), ngroups = as.list(ngrps(m)),
     re_terms = lapply(seq_along(cnms), function(k) list(group = names(cnms)[k],
-                                                        terms = I(cnms[[k]]))),
-    terms = I(rownames(co)),
-    beta = I(unname(fixef(m))), se = I(unname(co[, "Std. Error"])),
-    df = I(unname(co[, "df"])), t = I(unname(co[, "t value"])),
-    p = I(unname(co[, "Pr(>|t|)"])),
-    vcov = unname(as.matrix(vcov(m))),
-    theta = I(unname(getME(m, "theta"))), theta_names = I(names(getME(m, "theta"))),
-    sigma = sigma(m),
-    varcomp = list(grp = I(vc$grp), var1 = I(vc$var1), var2 = I(vc$var2),
-                   vcov = I(vc$vcov), sdcor = I(vc$sdcor)),
-    loglik = as.numeric(logLik(m)), deviance = deviance(m, REML = FALSE),
-    reml_criterion = if (reml) REMLcrit(m) else NA,
-    aic = AIC(m), bic = BIC(m), df_resid = df.residual(m),
-    singular = isSingular(m),
-    criterion = if (reml) REMLcrit(m) else deviance(m),
-    criterion_default = if (reml) REMLcrit(default_fit) else deviance(default_fit),
-    default_warnings = default_fit@optinfo$conv$lme4$messages,
-    warnings = m@optinfo$conv$lme4$messages,
-    fitted = unname(fitted(m)),
-    fitted_fixed = unname(predict(m, re.form = NA)),
-    ranef = blups
-  )
+                                                        terms = I(cnms[[k]])))
+  ), fit_record(m, fits$default_fit, reml), list(ranef = blups))
 }
 
 sleep_formula <- "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"
