@@ -21,7 +21,9 @@ Tolerances, with their reasons (those of ``test_mixed_reference.py`` and
   Satterthwaite df: 1e-6 relative (both sides use numDeriv's finite differences; the
   rest is the propagated θ difference).
 * residual SD, variances and SDs of random effects, θ: 1e-6 relative: lme4's tight fit
-  fixes θ only to about 1e-7 relative on a criterion this flat (measured ≤ 1.3e-7).
+  fixes θ only to about 1e-7 relative on a criterion this flat (measured ≤ 1.3e-7);
+  3e-6 for clinic_double_outer_reml, whose lme4 reference itself moves by up to 1e-6
+  between R runs (``FLAT_RTOL``).
 * logLik, deviance, AIC, BIC: 1e-9 relative (as the criterion).
 * BLUPs and conditional variances: 1e-6 relative with a floor of 1e-6 × the BLUPs' own
   conditional SD (BLUPs near zero move with the last digits of θ).
@@ -52,6 +54,16 @@ DOUBLE_FIXTURE = FIXTURES_DIR / "mixed_double_term_reference.json"
 REF = json.loads(DOUBLE_FIXTURE.read_text())
 MODELS = list(REF["models"])
 RTOL = 1e-6
+# lme4's own reference for this model moves between R runs (same script, same data) by
+# up to 1.0e-6 relative in the tid intercept variance, 5e-7 in theta and 8e-7 in the
+# Satterthwaite df (four runs compared): its tight nloptwrap fit stops anywhere on a
+# criterion flat to 1e-14 there. 3e-6 covers that spread with room; the criterion itself
+# is still checked to 1e-9 and never worse than lme4's.
+FLAT_RTOL = {"clinic_double_outer_reml": 3e-6}
+
+
+def _rtol(name: str) -> float:
+    return FLAT_RTOL.get(name, RTOL)
 CROSSED = {"ratings_double_reml", "ratings_double_ml", "ratings_double_reordered_reml"}
 
 
@@ -111,7 +123,7 @@ def test_criterion(name, fitted):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fixed_effects(name, fitted):
-    check_fixed(fitted[name], REF["models"][name], rtol=RTOL)
+    check_fixed(fitted[name], REF["models"][name], rtol=_rtol(name))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -121,13 +133,14 @@ def test_theta_by_name(name, fitted):
     theirs = dict(zip(r["theta_names"], r["theta"], strict=True))
     assert set(ours) == set(theirs)
     keys = list(theirs)
-    np.testing.assert_allclose([ours[k] for k in keys], [theirs[k] for k in keys], rtol=RTOL)
+    np.testing.assert_allclose([ours[k] for k in keys], [theirs[k] for k in keys],
+                               rtol=_rtol(name))
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_variance_components(name, fitted):
     r, m = REF["models"][name], fitted[name]
-    np.testing.assert_allclose(m.sigma, r["sigma"], rtol=RTOL)
+    np.testing.assert_allclose(m.sigma, r["sigma"], rtol=_rtol(name))
     rv = r["varcomp"]
     factors = set(m.ngroups)
     theirs = {(_our_group(g, factors), our_term(t1), our_term(t2)): (v, s)
@@ -138,8 +151,8 @@ def test_variance_components(name, fitted):
     assert len(set(keys)) == len(keys)  # every row named uniquely by group and terms
     assert set(keys) == set(theirs)
     for key, var, sd in zip(keys, vc["variance"], vc["sd"], strict=True):
-        np.testing.assert_allclose(var, theirs[key][0], rtol=RTOL, err_msg=str(key))
-        np.testing.assert_allclose(sd, theirs[key][1], rtol=RTOL, err_msg=str(key))
+        np.testing.assert_allclose(var, theirs[key][0], rtol=_rtol(name), err_msg=str(key))
+        np.testing.assert_allclose(sd, theirs[key][1], rtol=_rtol(name), err_msg=str(key))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -159,6 +172,7 @@ def test_nested_term_order_when_lme4_reorders(fitted):
 def _check_blups(m: MixedModel, r: dict) -> None:
     """Every grouping factor's BLUPs and conditional variances, as lme4's ``ranef``."""
     assert [b["group"] for b in r["ranef"]] == list(m.ngroups)
+    rtol = _rtol(r["name"])
     for block in r["ranef"]:
         level = block["group"]
         ours = m.ranef(level)
@@ -175,13 +189,13 @@ def _check_blups(m: MixedModel, r: dict) -> None:
             rows = [(lab, term) for lab in labels]
             est = table.loc[rows, "estimate"].to_numpy()
             cv = table.loc[rows, "cond_var"].to_numpy()
-            floor = RTOL * float(np.sqrt(condvar[:, j].mean()))
-            np.testing.assert_allclose(est, values[:, j], rtol=RTOL, atol=floor,
+            floor = rtol * float(np.sqrt(condvar[:, j].mean()))
+            np.testing.assert_allclose(est, values[:, j], rtol=rtol, atol=floor,
                                        err_msg=f"{level} {term}")
-            np.testing.assert_allclose(cv, condvar[:, j], rtol=RTOL,
+            np.testing.assert_allclose(cv, condvar[:, j], rtol=rtol,
                                        err_msg=f"{level} {term} condvar")
             np.testing.assert_allclose(table.loc[rows, "se"], np.sqrt(condvar[:, j]),
-                                       rtol=RTOL)
+                                       rtol=rtol)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -242,9 +256,10 @@ def test_ranef_cov_of_a_factor_with_two_terms(fitted):
 def test_predictions(name, fitted):
     r, m = REF["models"][name], fitted[name]
     data = _data(name)
-    floor = RTOL * r["sigma"]
-    np.testing.assert_allclose(m.predict(data, re=True), r["fitted"], rtol=RTOL, atol=floor)
-    np.testing.assert_allclose(m.predict(data, re=False), r["fitted_fixed"], rtol=RTOL,
+    rtol = _rtol(name)
+    floor = rtol * r["sigma"]
+    np.testing.assert_allclose(m.predict(data, re=True), r["fitted"], rtol=rtol, atol=floor)
+    np.testing.assert_allclose(m.predict(data, re=False), r["fitted_fixed"], rtol=rtol,
                                atol=floor)
 
 
